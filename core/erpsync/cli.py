@@ -1,0 +1,360 @@
+"""The command line: ``erpsync plugins | check | run --once | serve | status | retry``.
+
+Every command reads the config named by ``--config`` (or ``$ERPSYNC_CONFIG``, default
+``erpsync.toml``). Errors are one clear line and exit status 1 (2 for a usage error); ``--debug``
+shows the traceback too. No command prints a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from erpsync import __version__
+from erpsync.config import Config, GoodsOwner, load_config
+from erpsync.errors import ConfigError, ErpsyncError
+from erpsync.flows import RunContext, retry_dead_letter
+from erpsync.models import Flow
+from erpsync.plugins import PluginRegistry, discover
+from erpsync.runner import Runner
+from erpsync.secrets import RedactingFilter, redact
+from erpsync.state import DiskState, RunRecord
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="erpsync",
+    help="Keep an ERP and a warehouse management system in step, for many goods owners.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+class _Options:
+    config: Path = Path("erpsync.toml")
+    debug: bool = False
+
+
+_opts = _Options()
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {redact(message)}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _setup_logging(level: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("erpsync").setLevel(level)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except ConfigError as error:
+        if _opts.debug:
+            raise
+        for problem in error.problems:
+            err.print(f"[red]✗[/] {redact(str(problem))}", highlight=False)
+        _fail(f"{len(error.problems)} problem(s) in the configuration")
+    except ErpsyncError as error:
+        if _opts.debug:
+            raise
+        _fail(error.message)
+    except Exception as error:
+        if _opts.debug:
+            raise
+        _fail(f"unexpected {type(error).__name__}: {error} (run with --debug for the traceback)")
+
+
+def _load() -> tuple[PluginRegistry, Config]:
+    registry = discover()
+    return registry, load_config(_opts.config, registry)
+
+
+@app.callback()
+def _main(
+    config: Annotated[Path, typer.Option(
+        "--config", "-c", envvar="ERPSYNC_CONFIG", help="The config file (TOML).",
+    )] = Path("erpsync.toml"),
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each flow's result.")]
+    = False,
+) -> None:
+    """erpsync: scheduled, incremental, write-back-once sync between an ERP and a WMS."""
+    _opts.config, _opts.debug = config, debug
+    _setup_logging(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
+
+
+@app.command()
+def version() -> None:
+    """Show erpsync's version."""
+    out.print(f"erpsync {__version__}")
+
+
+@app.command()
+def plugins() -> None:
+    """List the installed plugins: version, role, the flows each offers, and load failures."""
+    with _errors():
+        registry = discover()
+    table = Table("plugin", "version", "role", "flows offered", "distribution")
+    for plugin in sorted(registry.plugins.values(), key=lambda p: p.name):
+        table.add_row(plugin.name, plugin.info.version, plugin.role,
+                      ", ".join(f.value for f in plugin.flows) or "-",
+                      plugin.distribution or "-")
+    out.print(table)
+    for failure in registry.failures:
+        err.print(f"[red]✗ {failure.name}[/] ({failure.distribution or 'unknown distribution'}):"
+                  f" {failure.error}", highlight=False)
+    if not registry.plugins and not registry.failures:
+        out.print("No plugins installed: pip install an erpsync plugin distribution.")
+    if registry.failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def check(
+    connect: Annotated[bool, typer.Option(
+        "--connect", help="Also call each vendor once to prove the credentials work.",
+    )] = False,
+) -> None:
+    """Validate the config: every problem with its file, goods owner, field and fix."""
+    with _errors():
+        registry, config = _load()
+        table = Table("goods owner", "erp", "wms", "flows", "every")
+        for owner in config.goods_owners:
+            table.add_row(owner.id, owner.erp_plugin, owner.wms_plugin,
+                          ", ".join(f.value for f in owner.flows),
+                          f"{owner.interval_minutes:g} min" + ("" if owner.enabled else " (off)"))
+        out.print(table)
+        if connect:
+            failed = asyncio.run(_connect(registry, config))
+            if failed:
+                _fail(f"{failed} connection(s) failed")
+    out.print(f"[green]✓[/] {_opts.config}: {len(config.goods_owners)} goods owner(s), valid")
+
+
+async def _connect(registry: PluginRegistry, config: Config) -> int:
+    state = DiskState(config.state_dir)
+    failed = 0
+    try:
+        for owner in config.goods_owners:
+            ctx = RunContext(owner.id, state)
+            erp = registry.erp(owner.erp_plugin, owner.erp_settings)
+            wms = registry.wms(owner.wms_plugin, owner.wms_settings)
+            for bound in (erp, wms):
+                try:
+                    await bound.check_connection(ctx)
+                    out.print(f"[green]✓[/] {owner.id}: {bound.name} connected")
+                except ErpsyncError as error:
+                    failed += 1
+                    action = getattr(error, "action", None)
+                    err.print(f"[red]✗[/] {owner.id}: {bound.name}: {error.message}"
+                              + (f" ({action})" if action else ""), highlight=False)
+            await ctx.aclose()
+    finally:
+        state.close()
+    return failed
+
+
+def _flows(names: list[str] | None) -> list[Flow] | None:
+    if not names:
+        return None
+    try:
+        return [Flow(name) for name in names]
+    except ValueError:
+        _fail(f"unknown flow in {', '.join(names)}; the flows are: "
+              f"{', '.join(f.value for f in Flow)}", 2)
+
+
+def _runs_table(results: dict[str, list[RunRecord]]) -> Table:
+    table = Table("goods owner", "flow", "outcome", "read", "written", "unchanged", "skipped",
+                  "dead letters", "requests", "message")
+    for owner, runs in results.items():
+        for run in runs:
+            colour = {"ok": "green", "partial": "yellow"}.get(run.outcome, "red")
+            table.add_row(owner, run.flow, f"[{colour}]{run.outcome}[/]", str(run.read),
+                          str(run.written), str(run.unchanged), str(run.skipped),
+                          str(run.dead_lettered), str(run.requests), run.message or "")
+    return table
+
+
+@app.command()
+def run(
+    once: Annotated[bool, typer.Option("--once", help="Run one cycle now and exit.")] = False,
+    goods_owner: Annotated[list[str] | None, typer.Option(
+        "--goods-owner", "-g", help="Only this goods owner (repeatable).")] = None,
+    flow: Annotated[list[str] | None, typer.Option(
+        "--flow", "-f", help="Only this flow (repeatable).")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Read and map, write nothing, move no cursor.")] = False,
+    since: Annotated[datetime | None, typer.Option(
+        "--since", help="Backfill: read from this date (UTC) instead of the cursor.")] = None,
+) -> None:
+    """Run one cycle of every goods owner (or those given), and show what moved."""
+    if not once:
+        _fail("give --once to run one cycle now; `erpsync serve` runs on the schedule", 2)
+    flows = _flows(flow)
+    with _errors():
+        registry, config = _load()
+        state = DiskState(config.state_dir)
+        try:
+            runner = Runner(config, state, registry)
+            options = runner._options(
+                dry_run=dry_run, since=since.replace(tzinfo=since.tzinfo or UTC) if since else None
+            )
+            results = asyncio.run(runner.run_once(goods_owner, flows, options))
+        finally:
+            state.close()
+    out.print(_runs_table(results))
+    if any(r.outcome not in ("ok", "partial") for runs in results.values() for r in runs):
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve() -> None:
+    """Run every goods owner on its interval until SIGTERM or SIGINT (state is kept safe)."""
+    with _errors():
+        registry, config = _load()
+        if not logging.getLogger("erpsync").isEnabledFor(logging.INFO):
+            logging.getLogger("erpsync").setLevel(logging.INFO)
+        state = DiskState(config.state_dir)
+        try:
+            asyncio.run(_serve(Runner(config, state, registry)))
+        finally:
+            state.close()
+
+
+async def _serve(runner: Runner) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await runner.serve(stop)
+
+
+@app.command()
+def status(
+    goods_owner: Annotated[str | None, typer.Option("--goods-owner", "-g")] = None,
+) -> None:
+    """Goods owners x flows: last run, outcome, records moved; dead letters; credentials."""
+    with _errors():
+        _, config = _load()
+        state = DiskState(config.state_dir)
+        try:
+            owners = [config.owner(goods_owner)] if goods_owner else list(config.goods_owners)
+            table = Table("goods owner", "flow", "last run", "outcome", "read", "written",
+                          "dead letters", "next run", "message")
+            for owner in owners:
+                for flow in owner.flows:
+                    runs = state.runs(owner.id, flow.value)
+                    last = runs[0] if runs else None
+                    due = (last.started_at + timedelta(minutes=owner.interval_minutes)
+                           if last else None)
+                    table.add_row(owner.id, flow.value, _when(last.finished_at if last else None),
+                                  last.outcome if last else "never run",
+                                  str(last.read) if last else "", str(last.written) if last else "",
+                                  str(last.dead_lettered) if last else "", _when(due),
+                                  (last.message or "") if last else "")
+            out.print(table)
+            for owner in owners:
+                owner_status = state.get_owner_status(owner.id)
+                if owner_status is not None:
+                    err.print(f"[red]✗ {owner.id} needs re-authorisation[/]: "
+                              f"{owner_status.message}; {owner_status.action or ''}",
+                              highlight=False)
+            letters = [d for o in owners for d in state.dead_letters(o.id)]
+            if letters:
+                dead = Table("goods owner", "flow", "key", "message", "vendor says", "attempts",
+                             "last seen", title="dead letters (erpsync retry sends them again)")
+                for d in letters:
+                    dead.add_row(d.goods_owner, d.flow, d.business_key, d.message,
+                                 d.vendor_message or "", str(d.attempts), _when(d.last_seen))
+                out.print(dead)
+        finally:
+            state.close()
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
+
+
+@app.command()
+def retry(
+    goods_owner: Annotated[str | None, typer.Option("--goods-owner", "-g")] = None,
+    key: Annotated[list[str] | None, typer.Option(
+        "--key", "-k", help="Only the dead letter with this business key (repeatable).")] = None,
+) -> None:
+    """Send dead letters again; those that go through are cleared."""
+    with _errors():
+        registry, config = _load()
+        state = DiskState(config.state_dir)
+        try:
+            owners = [config.owner(goods_owner)] if goods_owner else list(config.goods_owners)
+            sent, kept = asyncio.run(_retry(registry, state, owners, key))
+        finally:
+            state.close()
+    out.print(f"{sent} dead letter(s) sent and cleared, {kept} still refused")
+    if kept:
+        raise typer.Exit(1)
+
+
+async def _retry(
+    registry: PluginRegistry, state: DiskState, owners: list[GoodsOwner], keys: list[str] | None
+) -> tuple[int, int]:
+    sent = kept = 0
+    for owner in owners:
+        letters = [d for d in state.dead_letters(owner.id)
+                   if not keys or d.business_key in keys or d.key in keys]
+        if not letters:
+            continue
+        erp = registry.erp(owner.erp_plugin, owner.erp_settings)
+        wms = registry.wms(owner.wms_plugin, owner.wms_settings)
+        ctx = RunContext(owner.id, state)
+        try:
+            async with state.lock(f"owner:{owner.id}"):
+                for letter in letters:
+                    if await retry_dead_letter(letter, state, erp, wms, ctx):
+                        sent += 1
+                        out.print(f"[green]✓[/] {owner.id} {letter.flow} {letter.business_key}")
+                    else:
+                        kept += 1
+                        out.print(f"[red]✗[/] {owner.id} {letter.flow} {letter.business_key}")
+        finally:
+            await ctx.aclose()
+    return sent, kept
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console entry point."""
+    command: Callable[..., object] = app
+    if argv is not None:
+        command(args=argv)
+    else:
+        command()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

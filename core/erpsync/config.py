@@ -1,0 +1,225 @@
+"""The operator's configuration: one TOML file, every goods owner in it.
+
+::
+
+    state_dir = "state"            # relative to this file; where cursors, ledger, tokens live
+    concurrency = 8                # goods owners served at once
+    overlap_seconds = 300          # incremental reads start this far before the cursor
+
+    [[goods_owners]]
+    id = "acme"
+    interval_minutes = 15          # how often `erpsync serve` runs this goods owner
+    flows = ["articles", "orders", "deliveries"]   # default: every flow both plugins offer
+
+    [goods_owners.erp]
+    plugin = "netvisor"
+    [goods_owners.erp.settings]    # validated by the plugin's own settings model
+    customer_id = "ACME-API"
+    private_key = { env = "ACME_NETVISOR_KEY" }    # secrets by reference: env or file
+
+    [goods_owners.wms]
+    plugin = "ongoing_wms"
+    [goods_owners.wms.settings]
+    password = { file = "/run/credentials/erpsync/acme-wms" }
+
+:func:`load_config` reports every problem at once, each naming the file, the goods owner and
+the field, with the fix; it never echoes a value (a misplaced secret must not be printed).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from erpsync.errors import ConfigError, ConfigProblem, PluginError
+from erpsync.models import Flow
+from erpsync.plugins import PluginRegistry
+
+__all__ = ["Config", "GoodsOwner", "load_config"]
+
+
+class _PluginRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    plugin: str = Field(min_length=1)
+    settings: dict[str, Any] = {}
+
+
+class _OwnerFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    interval_minutes: float = Field(default=15, gt=0)
+    flows: list[Flow] | None = None
+    enabled: bool = True
+    erp: _PluginRef
+    wms: _PluginRef
+
+
+class _ConfigFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    state_dir: str = "state"
+    concurrency: int = Field(default=8, ge=1, le=1000)
+    overlap_seconds: float = Field(default=300, ge=0)
+    goods_owners: list[_OwnerFile] = []
+
+
+@dataclass(frozen=True)
+class GoodsOwner:
+    """One goods owner, its two plugins with validated settings, and the flows switched on."""
+
+    id: str
+    interval_minutes: float
+    flows: tuple[Flow, ...]
+    erp_plugin: str
+    erp_settings: BaseModel
+    wms_plugin: str
+    wms_settings: BaseModel
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    state_dir: Path
+    concurrency: int
+    overlap_seconds: float
+    goods_owners: tuple[GoodsOwner, ...]
+
+    def owner(self, owner_id: str) -> GoodsOwner:
+        for owner in self.goods_owners:
+            if owner.id == owner_id:
+                return owner
+        known = ", ".join(o.id for o in self.goods_owners) or "none"
+        raise ConfigError([ConfigProblem(
+            str(self.path), f"no goods owner {owner_id!r} (configured: {known})",
+            "use one of the configured ids",
+        )])
+
+
+_FIXES = {
+    "missing": "add this field",
+    "extra_forbidden": "remove this field (it is not a known setting; check its spelling)",
+    "string_too_short": "give a non-empty value",
+    "string_pattern_mismatch": "use letters, digits, '_', '.' or '-' only",
+    "greater_than": "give a larger number",
+    "greater_than_equal": "give a larger number",
+    "less_than_equal": "give a smaller number",
+    "enum": "use one of the values the message lists",
+    "url_parsing": "give a full URL such as https://host/path",
+}
+
+
+def _problems(where: str, prefix: str, error: ValidationError) -> list[ConfigProblem]:
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        loc = ".".join(part for part in (prefix, *map(str, item["loc"])) if part)
+        message = str(item["msg"]).removeprefix("Value error, ")
+        fix = _FIXES.get(item["type"], "correct this value")
+        problems.append(ConfigProblem(f"{where}: {loc}" if loc else where, message, fix))
+    return problems
+
+
+def _where(path: Path, owner: _OwnerFile | dict[str, Any] | None) -> str:
+    if owner is None:
+        return str(path)
+    owner_id = owner.id if isinstance(owner, _OwnerFile) else owner.get("id", "?")
+    return f"{path}: goods owner {owner_id!r}"
+
+
+def load_config(path: str | Path, registry: PluginRegistry) -> Config:
+    """Read, validate and resolve the config at ``path``; :class:`ConfigError` lists problems."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([ConfigProblem(
+            str(path), "the config file does not exist",
+            "create it (see README 'Configuration') or pass --config PATH",
+        )]) from None
+    except OSError as error:
+        raise ConfigError([ConfigProblem(str(path), f"cannot read: {error.strerror}",
+                                         "check the path and its permissions")]) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([ConfigProblem(str(path), f"not valid TOML: {error}",
+                                         "fix the TOML syntax at that line")]) from None
+
+    problems: list[ConfigProblem] = []
+    owners_raw = raw.pop("goods_owners", [])
+    try:
+        top = _ConfigFile.model_validate(raw)
+    except ValidationError as error:
+        problems += _problems(str(path), "", error)
+        top = _ConfigFile()
+    if not isinstance(owners_raw, list):
+        problems.append(ConfigProblem(str(path), "goods_owners must be a list of tables",
+                                      "write each goods owner as [[goods_owners]]"))
+        owners_raw = []
+
+    owners: list[GoodsOwner] = []
+    seen: set[str] = set()
+    for index, item in enumerate(owners_raw):
+        where = _where(path, item if isinstance(item, dict) else None)
+        raw_id = item.get("id") if isinstance(item, dict) else None
+        if isinstance(raw_id, str) and raw_id in seen:
+            problems.append(ConfigProblem(where, "this id is used twice",
+                                          "give every goods owner its own id"))
+            continue
+        if isinstance(raw_id, str):
+            seen.add(raw_id)
+        try:
+            spec = _OwnerFile.model_validate(item)
+        except ValidationError as error:
+            problems += _problems(where, f"goods_owners[{index}]", error)
+            continue
+        owner = _resolve(where, spec, registry, problems)
+        if owner is not None:
+            owners.append(owner)
+
+    if problems:
+        raise ConfigError(problems)
+    state_dir = Path(top.state_dir).expanduser()
+    if not state_dir.is_absolute():
+        state_dir = path.parent / state_dir
+    return Config(path, state_dir, top.concurrency, top.overlap_seconds, tuple(owners))
+
+
+def _resolve(
+    where: str, spec: _OwnerFile, registry: PluginRegistry, problems: list[ConfigProblem]
+) -> GoodsOwner | None:
+    count = len(problems)
+    settings: dict[str, BaseModel] = {}
+    offered: dict[str, Sequence[Flow]] = {}
+    for role, ref in (("erp", spec.erp), ("wms", spec.wms)):
+        try:
+            plugin = registry.get(ref.plugin, role)
+        except PluginError as error:
+            problems.append(ConfigProblem(f"{where}: {role}.plugin", error.message,
+                                          "run `erpsync plugins` to see what is installed"))
+            continue
+        try:
+            settings[role] = plugin.validate_settings(ref.settings)
+        except ValidationError as error:
+            problems += _problems(where, f"{role}.settings", error)
+            continue
+        offered[role] = plugin.flows
+    if len(problems) > count:
+        return None
+    both = [f for f in Flow if f in offered["erp"] and f in offered["wms"]]
+    flows = both if spec.flows is None else list(dict.fromkeys(spec.flows))
+    for flow in flows:
+        for role, ref in (("erp", spec.erp), ("wms", spec.wms)):
+            if flow not in offered[role]:
+                offers = ", ".join(offered[role]) or "none"
+                problems.append(ConfigProblem(
+                    f"{where}: flows", f"flow {flow.value!r} is not offered by {role} plugin "
+                    f"{ref.plugin!r} (it offers: {offers})", "remove it from flows",
+                ))
+    if len(problems) > count:
+        return None
+    ordered = tuple(f for f in Flow if f in flows)
+    return GoodsOwner(spec.id, spec.interval_minutes, ordered, spec.erp.plugin, settings["erp"],
+                      spec.wms.plugin, settings["wms"], spec.enabled)

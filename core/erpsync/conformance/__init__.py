@@ -1,0 +1,1 @@
+"""The plugin conformance suite (see :mod:`erpsync.conformance.suite`)."""

@@ -1,0 +1,353 @@
+"""The durable state: cursors, fingerprints, the write-back ledger, tokens, dead letters, runs.
+
+All durable state goes through :class:`StateStore`, and nothing in it needs more than a
+transactional key-value store could do, so that a PostgreSQL implementation can stand in for
+the embedded one (:class:`DiskState`, diskcache on SQLite) without a change elsewhere.
+
+What each part is for:
+
+- **cursors** (goods owner, flow) -> :class:`Cursor`: where the next incremental read starts.
+  Advanced only after the records before it are written.
+- **fingerprints** (goods owner, flow, key) -> content hash of the record last written, so an
+  unchanged record is not written twice.
+- **ledger** (goods owner, flow, event id) -> :class:`LedgerEntry`: ``pending`` is written
+  *before* a report goes to the ERP and ``done`` with the ERP's reference after, durably.
+- **credentials** (goods owner, name) -> a dict (rotating tokens), saved durably before use.
+- **dead letters** (goods owner, flow, key) -> :class:`DeadLetter`: a record a vendor refused,
+  with the vendor's message and the record itself so ``erpsync retry`` can send it again.
+- **runs**: the last runs of every (goods owner, flow), and an owner's status (for example
+  "needs re-authorisation").
+
+:class:`DiskState` is safe for several processes on one state directory (SQLite's locking);
+the ledger, cursors and credentials are written with ``synchronous=FULL`` (fsync'd before the
+call returns). Values are stored as JSON text, never pickles, so a corrupted or foreign entry
+is an error naming the entry, not code execution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any, Literal, Protocol, TypeVar
+
+import diskcache
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+
+from erpsync.errors import StateError
+
+__all__ = [
+    "Cursor",
+    "DeadLetter",
+    "DiskState",
+    "LedgerEntry",
+    "OwnerStatus",
+    "RunRecord",
+    "StateStore",
+]
+
+_SEP = "\x1f"
+_RUNS_KEPT = 20
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+_M = TypeVar("_M", bound=_Value)
+
+
+class Cursor(_Value):
+    """Where an incremental read resumes: the last change time written, and its record's key."""
+
+    at: AwareDatetime
+    key: str = ""
+
+
+class LedgerEntry(_Value):
+    goods_owner: str
+    flow: str
+    event_id: str
+    key: str
+    """The business key (order number ...), for people reading the ledger."""
+    status: Literal["pending", "done"]
+    erp_ref: str | None = None
+    updated_at: AwareDatetime
+
+
+class DeadLetter(_Value):
+    goods_owner: str
+    flow: str
+    key: str
+    """The record's key within the flow (article number, order number, event id)."""
+    business_key: str
+    """What a person searches for: the article or order number."""
+    message: str
+    vendor_message: str | None = None
+    record_type: str
+    payload: dict[str, Any]
+    """The canonical record as JSON data, to send again with ``erpsync retry``."""
+    first_seen: AwareDatetime
+    last_seen: AwareDatetime
+    attempts: int = 1
+
+
+class RunRecord(_Value):
+    goods_owner: str
+    flow: str
+    started_at: AwareDatetime
+    finished_at: AwareDatetime
+    outcome: Literal["ok", "partial", "failed", "needs_reauthorisation", "stopped"]
+    """``partial``: some records were dead-lettered; ``stopped``: a stop was asked mid-run."""
+    read: int = 0
+    written: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    requests: int = 0
+    message: str | None = None
+
+
+class OwnerStatus(_Value):
+    goods_owner: str
+    state: Literal["needs_reauthorisation"]
+    message: str
+    action: str | None = None
+    since: AwareDatetime
+
+
+class StateStore(Protocol):
+    """The one interface to durable state (see the module docstring)."""
+
+    def get_cursor(self, owner: str, flow: str) -> Cursor | None: ...
+    def set_cursor(self, owner: str, flow: str, cursor: Cursor | None) -> None: ...
+
+    def get_fingerprint(self, owner: str, flow: str, key: str) -> str | None: ...
+    def set_fingerprint(self, owner: str, flow: str, key: str, fingerprint: str | None) -> None: ...
+
+    def get_ledger(self, owner: str, flow: str, event_id: str) -> LedgerEntry | None: ...
+    def put_ledger(self, entry: LedgerEntry) -> None: ...
+    def delete_ledger(self, owner: str, flow: str, event_id: str) -> None: ...
+
+    def load_credentials(self, owner: str, name: str) -> dict[str, Any] | None: ...
+    def save_credentials(self, owner: str, name: str, data: dict[str, Any]) -> None: ...
+
+    def put_dead_letter(self, letter: DeadLetter) -> None: ...
+    def dead_letters(self, owner: str | None = None) -> list[DeadLetter]: ...
+    def clear_dead_letter(self, owner: str, flow: str, key: str) -> bool: ...
+
+    def add_run(self, run: RunRecord) -> None: ...
+    def runs(self, owner: str, flow: str) -> list[RunRecord]: ...
+
+    def get_owner_status(self, owner: str) -> OwnerStatus | None: ...
+    def set_owner_status(self, owner: str, status: OwnerStatus | None) -> None: ...
+
+    def lock(self, name: str, ttl: float = 60.0) -> AbstractAsyncContextManager[None]: ...
+
+    def close(self) -> None: ...
+
+
+def _k(*parts: str) -> str:
+    return _SEP.join(parts)
+
+
+class DiskState:
+    """The embedded state store: diskcache (SQLite) in one directory."""
+
+    _DURABLE = ("cursors", "ledger", "credentials", "status", "locks")
+    _FAST = ("fingerprints", "deadletters", "runs")
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        self._caches: dict[str, diskcache.Cache] = {}
+        with self._guard("open"):
+            self.directory.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.directory, os.W_OK):
+                raise StateError(f"state directory {self.directory} is not writable")
+            for name in self._DURABLE:
+                self._caches[name] = diskcache.Cache(
+                    str(self.directory / name), sqlite_synchronous=2, size_limit=2**40
+                )
+            for name in self._FAST:
+                self._caches[name] = diskcache.Cache(
+                    str(self.directory / name), sqlite_synchronous=1, size_limit=2**40
+                )
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except StateError:
+            raise
+        except (sqlite3.Error, OSError) as error:
+            raise StateError(f"state directory {self.directory}: cannot {what}: {error}") from error
+
+    def _get(self, cache: str, key: str) -> Any:
+        with self._guard(f"read {cache}"):
+            raw = self._caches[cache].get(key)
+        if raw is None:
+            return None
+        if not isinstance(raw, str):
+            raise StateError(f"state entry {cache}/{key!r} is not JSON text: corrupted or foreign")
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise StateError(f"state entry {cache}/{key!r} is corrupted: {error}") from error
+
+    def _set(self, cache: str, key: str, value: Any) -> None:
+        with self._guard(f"write {cache}"):
+            if value is None:
+                self._caches[cache].delete(key)
+            else:
+                self._caches[cache].set(key, json.dumps(value, separators=(",", ":")))
+
+    def _model(self, model: type[_M], cache: str, key: str) -> _M | None:
+        data = self._get(cache, key)
+        if data is None:
+            return None
+        try:
+            return model.model_validate(data)
+        except ValidationError as error:
+            raise StateError(f"state entry {cache}/{key!r} is corrupted: {error}") from error
+
+    def close(self) -> None:
+        for cache in self._caches.values():
+            cache.close()
+
+    # --- cursors ---------------------------------------------------------------------------
+
+    def get_cursor(self, owner: str, flow: str) -> Cursor | None:
+        return self._model(Cursor, "cursors", _k(owner, flow))
+
+    def set_cursor(self, owner: str, flow: str, cursor: Cursor | None) -> None:
+        self._set("cursors", _k(owner, flow), cursor.model_dump(mode="json") if cursor else None)
+
+    # --- fingerprints ----------------------------------------------------------------------
+
+    def get_fingerprint(self, owner: str, flow: str, key: str) -> str | None:
+        with self._guard("read fingerprints"):
+            value = self._caches["fingerprints"].get(_k(owner, flow, key))
+        if value is not None and not isinstance(value, str):
+            raise StateError(f"fingerprint of {owner}/{flow}/{key} is corrupted")
+        return value
+
+    def set_fingerprint(self, owner: str, flow: str, key: str, fingerprint: str | None) -> None:
+        with self._guard("write fingerprints"):
+            if fingerprint is None:
+                self._caches["fingerprints"].delete(_k(owner, flow, key))
+            else:
+                self._caches["fingerprints"].set(_k(owner, flow, key), fingerprint)
+
+    # --- ledger ----------------------------------------------------------------------------
+
+    def get_ledger(self, owner: str, flow: str, event_id: str) -> LedgerEntry | None:
+        return self._model(LedgerEntry, "ledger", _k(owner, flow, event_id))
+
+    def put_ledger(self, entry: LedgerEntry) -> None:
+        key = _k(entry.goods_owner, entry.flow, entry.event_id)
+        self._set("ledger", key, entry.model_dump(mode="json"))
+
+    def delete_ledger(self, owner: str, flow: str, event_id: str) -> None:
+        self._set("ledger", _k(owner, flow, event_id), None)
+
+    # --- credentials -----------------------------------------------------------------------
+
+    def load_credentials(self, owner: str, name: str) -> dict[str, Any] | None:
+        data = self._get("credentials", _k(owner, name))
+        if data is not None and not isinstance(data, dict):
+            raise StateError(f"credentials {owner}/{name} are corrupted")
+        return data
+
+    def save_credentials(self, owner: str, name: str, data: dict[str, Any]) -> None:
+        self._set("credentials", _k(owner, name), data)
+
+    # --- dead letters ----------------------------------------------------------------------
+
+    def put_dead_letter(self, letter: DeadLetter) -> None:
+        key = _k(letter.goods_owner, letter.flow, letter.key)
+        old = self._model(DeadLetter, "deadletters", key)
+        if old is not None:
+            letter = letter.model_copy(
+                update={"first_seen": old.first_seen, "attempts": old.attempts + 1}
+            )
+        self._set("deadletters", key, letter.model_dump(mode="json"))
+
+    def dead_letters(self, owner: str | None = None) -> list[DeadLetter]:
+        prefix = None if owner is None else owner + _SEP
+        with self._guard("read deadletters"):
+            keys = [k for k in self._caches["deadletters"].iterkeys()
+                    if prefix is None or str(k).startswith(prefix)]
+        letters = [self._model(DeadLetter, "deadletters", str(k)) for k in keys]
+        return sorted((x for x in letters if x is not None), key=lambda x: (x.goods_owner,
+                      x.flow, x.key))
+
+    def clear_dead_letter(self, owner: str, flow: str, key: str) -> bool:
+        with self._guard("write deadletters"):
+            return bool(self._caches["deadletters"].delete(_k(owner, flow, key)))
+
+    # --- runs and status -------------------------------------------------------------------
+
+    def add_run(self, run: RunRecord) -> None:
+        key = _k(run.goods_owner, run.flow)
+        with self._guard("write runs"), self._caches["runs"].transact():
+            history = self._get("runs", key) or []
+            history = [run.model_dump(mode="json"), *history][:_RUNS_KEPT]
+            self._set("runs", key, history)
+
+    def runs(self, owner: str, flow: str) -> list[RunRecord]:
+        """The most recent runs first."""
+        history = self._get("runs", _k(owner, flow)) or []
+        try:
+            return [RunRecord.model_validate(item) for item in history]
+        except ValidationError as error:
+            raise StateError(f"run history of {owner}/{flow} is corrupted: {error}") from error
+
+    def get_owner_status(self, owner: str) -> OwnerStatus | None:
+        return self._model(OwnerStatus, "status", owner)
+
+    def set_owner_status(self, owner: str, status: OwnerStatus | None) -> None:
+        self._set("status", owner, status.model_dump(mode="json") if status else None)
+
+    # --- locks -----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def lock(self, name: str, ttl: float = 60.0) -> AsyncIterator[None]:
+        """Hold ``name`` across tasks, threads and processes.
+
+        The lock expires ``ttl`` seconds after its holder was last heard of: while held it is
+        renewed every ``ttl / 3`` seconds, so a long cycle keeps it and a killed process
+        frees it within ``ttl``.
+        """
+        token = uuid.uuid4().hex
+        cache = self._caches["locks"]
+        delay = 0.005
+        while True:
+            with self._guard("take a lock"):
+                if cache.add(name, token, expire=ttl):
+                    break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(ttl / 3)
+                with self._guard("renew a lock"), cache.transact():
+                    if cache.get(name) == token:
+                        cache.touch(name, expire=ttl)
+
+        renewer = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            renewer.cancel()
+            with self._guard("release a lock"), cache.transact():
+                if cache.get(name) == token:
+                    cache.delete(name)
+

@@ -1,0 +1,37 @@
+"""The project's sessions: ``nox -s lint typecheck tests`` is what CI runs (see .ci/run)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = False
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+PLUGINS: list[str] = []
+"""The plugin distributions under plugins/, installed beside the core like any third party's."""
+
+
+def _install(session: nox.Session, *extra: str) -> None:
+    session.install("-e", ".[test]", *(arg for p in PLUGINS for arg in ("-e", p)), *extra)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite, offline."""
+    _install(session)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff on every Python file."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the core and the plugins."""
+    _install(session, "mypy")
+    session.run("mypy")

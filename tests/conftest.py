@@ -1,0 +1,55 @@
+"""Shared test set-up.
+
+The fake ERP and WMS plugins in tests/fakes are installed through a real entry point: the
+folder holds their packages and an ``erpsync_fakes-0.1.0.dist-info`` whose entry_points.txt
+registers them in the ``erpsync`` group, exactly as pip would lay them out. Putting the folder
+on ``sys.path`` installs them for every test (and for pytester runs in this process).
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+FAKES = Path(__file__).parent / "fakes"
+if str(FAKES) not in sys.path:
+    sys.path.insert(0, str(FAKES))
+
+pytest_plugins = ["pytester"]
+
+MakeDist = Callable[..., Path]
+
+
+@pytest.fixture
+def make_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MakeDist]:
+    """Install a throw-away distribution: ``make_dist("name", {"mod": "code"}, {"ep": "mod"})``.
+
+    Writes the modules and a dist-info with the given ``erpsync`` entry points into a folder
+    on ``sys.path``; everything is removed again after the test.
+    """
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    written: list[str] = []
+
+    def make(dist: str, modules: dict[str, str], entry_points: dict[str, str],
+             version: str = "1.0") -> Path:
+        for module, code in modules.items():
+            (root / f"{module}.py").write_text(textwrap.dedent(code), encoding="utf-8")
+            written.append(module)
+        info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n", encoding="utf-8"
+        )
+        lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
+        (info / "entry_points.txt").write_text(f"[erpsync]\n{lines}", encoding="utf-8")
+        return root
+
+    yield make
+    for module in written:
+        sys.modules.pop(module, None)

@@ -1,0 +1,175 @@
+"""The operator's config: every problem named with file, goods owner, field and fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from erpsync.config import load_config
+from erpsync.errors import ConfigError
+from erpsync.models import Flow
+from erpsync.plugins import PluginRegistry, discover
+from tests.conftest import MakeDist
+
+PLUGINS = {
+    "cfg_erp": """
+from pydantic import BaseModel
+from erpsync.hookspecs import hookimpl, PluginInfo
+from erpsync.secrets import Secret
+
+class Settings(BaseModel):
+    user: str
+    key: Secret
+
+@hookimpl
+def describe():
+    return PluginInfo(name="cfg_erp", version="1", role="erp", settings_model=Settings)
+
+@hookimpl
+async def fetch_articles(ctx, settings, since):
+    yield None
+
+@hookimpl
+async def fetch_orders(ctx, settings, since):
+    yield None
+""",
+    "cfg_wms": """
+from pydantic import BaseModel
+from erpsync.hookspecs import hookimpl, PluginInfo
+
+class Settings(BaseModel):
+    warehouse: str = "main"
+
+@hookimpl
+def describe():
+    return PluginInfo(name="cfg_wms", version="1", role="wms", settings_model=Settings)
+
+@hookimpl
+async def upsert_article(ctx, settings, article):
+    return None
+""",
+}
+
+GOOD = """
+state_dir = "st"
+
+[[goods_owners]]
+id = "acme"
+interval_minutes = 5
+
+[goods_owners.erp]
+plugin = "cfg_erp"
+settings = { user = "u", key = { env = "CFG_TEST_KEY" } }
+
+[goods_owners.wms]
+plugin = "cfg_wms"
+"""
+
+
+@pytest.fixture
+def registry(make_dist: MakeDist, monkeypatch: pytest.MonkeyPatch) -> PluginRegistry:
+    make_dist("cfg-plugins", PLUGINS, {"cfg_erp": "cfg_erp", "cfg_wms": "cfg_wms"})
+    monkeypatch.setenv("CFG_TEST_KEY", "very-secret-key-value")
+    return discover(select={"cfg_erp", "cfg_wms"})
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "erpsync.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems(path: Path, registry: PluginRegistry) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, registry)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_a_good_config_resolves(tmp_path: Path, registry: PluginRegistry) -> None:
+    config = load_config(write(tmp_path, GOOD), registry)
+    (owner,) = config.goods_owners
+    assert owner.id == "acme"
+    assert owner.interval_minutes == 5
+    assert owner.flows == (Flow.ARTICLES,), "only the flows both plugins offer"
+    assert owner.erp_settings.key.get_secret_value() == "very-secret-key-value"  # type: ignore[attr-defined]
+    assert config.state_dir == tmp_path / "st"
+    assert config.concurrency == 8
+
+
+def test_every_problem_is_reported_at_once_with_its_place_and_fix(
+    tmp_path: Path, registry: PluginRegistry
+) -> None:
+    text = GOOD.replace('user = "u", ', 'usr = "u", ').replace("interval_minutes = 5",
+                                                             "interval_minutes = 0")
+    text += """
+[[goods_owners]]
+id = "acme"
+[goods_owners.erp]
+plugin = "cfg_erp"
+settings = { user = "u", key = { env = "CFG_TEST_KEY" } }
+[goods_owners.wms]
+plugin = "nowhere"
+"""
+    found = problems(write(tmp_path, text), registry)
+    path = str(tmp_path / "erpsync.toml")
+    assert any(p.startswith(f"{path}: goods owner 'acme': goods_owners[0].interval_minutes")
+               and "fix: give a larger number" in p for p in found), found
+    assert f"{path}: goods owner 'acme': this id is used twice (fix: give every goods owner " \
+           "its own id)" in found
+
+
+def test_plugin_settings_problems_name_the_field(tmp_path: Path, registry: PluginRegistry) -> None:
+    text = GOOD.replace('user = "u", ', 'usr = "u", ')
+    found = problems(write(tmp_path, text), registry)
+    assert any("goods owner 'acme': erp.settings.user: Field required (fix: add this field)" in p
+               for p in found), found
+    assert any("erp.settings.usr" in p and "not a known setting" in p for p in found), found
+
+
+def test_unknown_plugins_and_unoffered_flows(tmp_path: Path, registry: PluginRegistry) -> None:
+    found = problems(write(tmp_path, GOOD.replace('plugin = "cfg_wms"', 'plugin = "nowhere"')),
+                     registry)
+    assert any("wms.plugin: no plugin named 'nowhere'" in p and "erpsync plugins" in p
+               for p in found), found
+    text = GOOD.replace("interval_minutes = 5", 'flows = ["articles", "orders"]')
+    found = problems(write(tmp_path, text), registry)
+    assert any("flow 'orders' is not offered by wms plugin 'cfg_wms' (it offers: articles)" in p
+               for p in found), found
+    found = problems(write(tmp_path, GOOD.replace("interval_minutes = 5", 'flows = ["sales"]')),
+                     registry)
+    assert any("flows.0" in p for p in found), found
+
+
+def test_secrets_must_be_references_and_are_never_echoed(
+    tmp_path: Path, registry: PluginRegistry
+) -> None:
+    text = GOOD.replace('key = { env = "CFG_TEST_KEY" }', 'key = "pasted-secret-inline"')
+    found = problems(write(tmp_path, text), registry)
+    assert any("erp.settings.key" in p and 'env = "VARIABLE"' in p for p in found), found
+    assert not any("pasted-secret-inline" in p for p in found)
+    text = GOOD.replace("CFG_TEST_KEY", "CFG_TEST_UNSET_KEY")
+    assert any("environment variable CFG_TEST_UNSET_KEY is not set" in p
+               for p in problems(write(tmp_path, text), registry))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("goods_owners = [", "not valid TOML"),
+        ("colour = 'blue'", "colour: Extra inputs are not permitted"),
+        ("goods_owners = 3", "goods_owners must be a list"),
+        ("[[goods_owners]]\nid = 'bad id!'\n", "letters, digits"),
+    ],
+)
+def test_malformed_files(
+    tmp_path: Path, registry: PluginRegistry, text: str, expected: str
+) -> None:
+    found = problems(write(tmp_path, text), registry)
+    assert any(expected in p for p in found), found
+
+
+def test_a_missing_file_says_how_to_start(tmp_path: Path, registry: PluginRegistry) -> None:
+    found = problems(tmp_path / "absent.toml", registry)
+    assert found == [f"{tmp_path / 'absent.toml'}: the config file does not exist (fix: create "
+                     "it (see README 'Configuration') or pass --config PATH)"]
