@@ -166,7 +166,7 @@ async def _connect(registry: PluginRegistry, config: Config) -> int:
             wms = registry.wms(owner.wms_plugin, owner.wms_settings)
             for bound in (erp, wms):
                 try:
-                    await bound.check_connection(ctx)
+                    await bound.check_connection(ctx.for_plugin(bound.name))
                     out.print(f"[green]✓[/] {owner.id}: {bound.name} connected")
                 except ErpsyncError as error:
                     failed += 1

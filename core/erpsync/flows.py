@@ -58,6 +58,7 @@ from erpsync.models import (
     Supplier,
 )
 from erpsync.plugins import Erp, Wms
+from erpsync.secrets import redact
 from erpsync.state import Cursor, DeadLetter, LedgerEntry, RunRecord, StateStore
 
 __all__ = [
@@ -106,13 +107,29 @@ class _Credentials:
 
 
 class RunContext:
-    """The :class:`~erpsync.hookspecs.Context` of one cycle of one goods owner."""
+    """The :class:`~erpsync.hookspecs.Context` of one cycle of one goods owner.
 
-    def __init__(self, goods_owner: str, state: StateStore) -> None:
+    Each plugin sees its own view (:meth:`for_plugin`): resource and credential names are its
+    own, so an ERP and a WMS plugin that both keep a ``"client"`` never get each other's.
+    """
+
+    def __init__(
+        self, goods_owner: str, state: StateStore, *, plugin: str = "",
+        resources: dict[str, Any] | None = None,
+    ) -> None:
         self._owner = goods_owner
         self._state = state
-        self._log = logging.getLogger(f"erpsync.owner.{goods_owner}")
-        self._resources: dict[str, Any] = {}
+        self._plugin = plugin
+        self._log = logging.getLogger(
+            f"erpsync.owner.{goods_owner}" + (f".{plugin}" if plugin else ""))
+        self._resources: dict[str, Any] = {} if resources is None else resources
+
+    def for_plugin(self, plugin: str) -> RunContext:
+        """The view of this cycle that plugin ``plugin`` gets (resources closed together)."""
+        return RunContext(self._owner, self._state, plugin=plugin, resources=self._resources)
+
+    def _name(self, name: str) -> str:
+        return f"{self._plugin}:{name}" if self._plugin else name
 
     @property
     def goods_owner(self) -> str:
@@ -123,17 +140,19 @@ class RunContext:
         return self._log
 
     def credentials(self, name: str) -> _Credentials:
-        return _Credentials(self._state, self._owner, name)
+        return _Credentials(self._state, self._owner, self._name(name))
 
     async def resource(self, name: str, factory: Callable[[], Awaitable[T]]) -> T:
-        if name not in self._resources:
-            self._resources[name] = await factory()
-        resource: T = self._resources[name]
+        key = self._name(name)
+        if key not in self._resources:
+            self._resources[key] = await factory()
+        resource: T = self._resources[key]
         return resource
 
     async def aclose(self) -> None:
-        """Close every resource of the cycle (``aclose()`` or ``close()``)."""
-        resources, self._resources = list(self._resources.values()), {}
+        """Close every resource of the cycle (``aclose()`` or ``close()``), of every view."""
+        resources = list(self._resources.values())
+        self._resources.clear()
         for resource in reversed(resources):
             closer = getattr(resource, "aclose", None) or getattr(resource, "close", None)
             if closer is None:
@@ -248,14 +267,15 @@ async def run_flow(
     tally = _Tally(flow, owner)
     outcome: str | None = None
     message: str | None = None
+    sides = _Sides(erp, ctx.for_plugin(erp.name), wms, ctx.for_plugin(wms.name))
     with count_requests() as requests:
         try:
             if flow in INBOUND:
-                await _inbound(INBOUND[flow], tally, state, erp, wms, ctx, options)
+                await _inbound(INBOUND[flow], tally, state, sides, options)
             elif flow in EVENTS:
-                await _events(EVENTS[flow], tally, state, erp, wms, ctx, options)
+                await _events(EVENTS[flow], tally, state, sides, options)
             else:
-                await _stock(tally, state, erp, wms, ctx, options)
+                await _stock(tally, state, sides, options)
         except StateError:
             raise
         except AuthenticationLost as error:
@@ -268,7 +288,7 @@ async def run_flow(
                 message = f"{message}; will try again next run"
         except Exception as error:
             outcome = "failed"
-            message = f"unexpected error (a bug in a plugin or in erpsync): {error!r}"
+            message = redact(f"unexpected error (a bug in a plugin or in erpsync): {error!r}")
             log.exception("%s %s: unexpected error", owner, flow.value)
     run = tally.record(outcome, message, requests.requests)
     if not options.dry_run:
@@ -276,20 +296,29 @@ async def run_flow(
     return run
 
 
+@dataclass(frozen=True)
+class _Sides:
+    """The two plugins of a flow, each with its own view of the cycle's context."""
+
+    erp: Erp
+    erp_ctx: RunContext
+    wms: Wms
+    wms_ctx: RunContext
+
+
 def _stopping(options: FlowOptions) -> bool:
     return options.stop is not None and options.stop.is_set()
 
 
 async def _inbound(
-    spec: _Inbound, tally: _Tally, state: StateStore, erp: Erp, wms: Wms, ctx: RunContext,
-    options: FlowOptions,
+    spec: _Inbound, tally: _Tally, state: StateStore, sides: _Sides, options: FlowOptions
 ) -> None:
     owner, flow = tally.owner, tally.flow
     cursor = state.get_cursor(owner, flow.value)
     since = options.since or (cursor.at - options.overlap if cursor else None)
     newest: tuple[datetime, str] | None = None
     undated = False
-    async for record in spec.read(erp, ctx, since):
+    async for record in spec.read(sides.erp, sides.erp_ctx, since):
         if _stopping(options):
             tally.stopped = True
             return
@@ -306,7 +335,7 @@ async def _inbound(
         if options.dry_run:
             tally.written += 1
             continue
-        await _write_one(spec, tally, state, wms, ctx, record, fingerprint)
+        await _write_one(spec, tally, state, sides, record, fingerprint)
     if options.dry_run:
         return
     # Records without a change time of their own: the run's start is the best bound we have.
@@ -320,19 +349,20 @@ async def _inbound(
 
 
 async def _write_one(
-    spec: _Inbound, tally: _Tally, state: StateStore, wms: Wms, ctx: RunContext,
-    record: Record, fingerprint: str,
+    spec: _Inbound, tally: _Tally, state: StateStore, sides: _Sides, record: Record,
+    fingerprint: str,
 ) -> bool:
     owner, flow, key = tally.owner, tally.flow, record.key()
     try:
-        result = await spec.write(wms, ctx, record)
+        result = await spec.write(sides.wms, sides.wms_ctx, record)
     except RecordRejected as error:
         tally.dead_lettered += 1
         _dead_letter(state, owner, flow, record, error)
         return False
     if result.outcome == "skipped":
         tally.skipped += 1
-        ctx.log.info("%s %s skipped: %s", flow.value, record.business_key(), result.reason)
+        sides.wms_ctx.log.info("%s %s skipped: %s", flow.value, record.business_key(),
+                               result.reason)
         return False
     state.set_fingerprint(owner, flow.value, key, fingerprint)
     state.clear_dead_letter(owner, flow.value, key)
@@ -341,14 +371,13 @@ async def _write_one(
 
 
 async def _events(
-    spec: _Events, tally: _Tally, state: StateStore, erp: Erp, wms: Wms, ctx: RunContext,
-    options: FlowOptions,
+    spec: _Events, tally: _Tally, state: StateStore, sides: _Sides, options: FlowOptions
 ) -> None:
     owner, flow = tally.owner, tally.flow
     cursor = state.get_cursor(owner, flow.value)
     since = options.since or (cursor.at - options.overlap if cursor else None)
     newest: datetime | None = None
-    async for event in spec.read(wms, ctx, since):
+    async for event in spec.read(sides.wms, sides.wms_ctx, since):
         if _stopping(options):
             tally.stopped = True
             return
@@ -361,14 +390,13 @@ async def _events(
             else:
                 tally.written += 1
             continue
-        await _report_one(spec, tally, state, erp, wms, ctx, event)
+        await _report_one(spec, tally, state, sides, event)
     if not options.dry_run and newest is not None and (cursor is None or newest > cursor.at):
         state.set_cursor(owner, flow.value, Cursor(at=newest))
 
 
 async def _report_one(
-    spec: _Events, tally: _Tally, state: StateStore, erp: Erp, wms: Wms, ctx: RunContext,
-    event: Event,
+    spec: _Events, tally: _Tally, state: StateStore, sides: _Sides, event: Event
 ) -> bool:
     """Report ``event`` once; True when the ERP has it (now or from before)."""
     owner, flow = tally.owner, tally.flow
@@ -378,14 +406,14 @@ async def _report_one(
     else:
         reference = None
         if entry is not None:  # pending: a report may have reached the ERP before a crash
-            reference = await erp.lookup_report(ctx, flow, event)
+            reference = await sides.erp.lookup_report(sides.erp_ctx, flow, event)
             if reference is not None:
-                ctx.log.info("%s %s was reported before a restart (ERP reference %s)",
+                sides.erp_ctx.log.info("%s %s was reported before a restart (ERP reference %s)",
                              flow.value, event.business_key(), reference)
         if reference is None:
             state.put_ledger(_entry(owner, flow, event, "pending"))
             try:
-                reference = await spec.report(erp, ctx, event)
+                reference = await spec.report(sides.erp, sides.erp_ctx, event)
             except RecordRejected as error:
                 state.delete_ledger(owner, flow.value, event.event_id)
                 tally.dead_lettered += 1
@@ -397,7 +425,7 @@ async def _report_one(
                 raise
             tally.written += 1
         state.put_ledger(_entry(owner, flow, event, "done", reference))
-    await wms.mark_reported(ctx, flow, event)
+    await sides.wms.mark_reported(sides.wms_ctx, flow, event)
     state.clear_dead_letter(owner, flow.value, event.key())
     return True
 
@@ -411,11 +439,9 @@ def _entry(
     )
 
 
-async def _stock(
-    tally: _Tally, state: StateStore, erp: Erp, wms: Wms, ctx: RunContext, options: FlowOptions
-) -> None:
+async def _stock(tally: _Tally, state: StateStore, sides: _Sides, options: FlowOptions) -> None:
     batch: list[tuple[StockBalance, str]] = []
-    async for balance in wms.fetch_stock_balances(ctx):
+    async for balance in sides.wms.fetch_stock_balances(sides.wms_ctx):
         if _stopping(options):
             tally.stopped = True
             break
@@ -428,18 +454,18 @@ async def _stock(
         else:
             batch.append((balance, fingerprint))
             if len(batch) >= STOCK_BATCH:
-                await _push_stock(tally, state, erp, ctx, batch)
+                await _push_stock(tally, state, sides, batch)
                 batch = []
     if batch:
-        await _push_stock(tally, state, erp, ctx, batch)
+        await _push_stock(tally, state, sides, batch)
 
 
 async def _push_stock(
-    tally: _Tally, state: StateStore, erp: Erp, ctx: RunContext,
-    batch: list[tuple[StockBalance, str]],
+    tally: _Tally, state: StateStore, sides: _Sides, batch: list[tuple[StockBalance, str]]
 ) -> None:
     owner, flow = tally.owner, tally.flow
-    rejections = {r.key: r.message for r in await erp.push_stock(ctx, [b for b, _ in batch])}
+    balances = [b for b, _ in batch]
+    rejections = {r.key: r.message for r in await sides.erp.push_stock(sides.erp_ctx, balances)}
     for balance, fingerprint in batch:
         key = balance.key()
         if key in rejections:
@@ -469,13 +495,13 @@ async def retry_dead_letter(
         raise StateError(f"dead letter {letter.key}: unknown record type {letter.record_type!r}")
     record = model.model_validate(letter.payload)
     tally = _Tally(flow, letter.goods_owner)
+    sides = _Sides(erp, ctx.for_plugin(erp.name), wms, ctx.for_plugin(wms.name))
     if flow in INBOUND:
-        return await _write_one(INBOUND[flow], tally, state, wms, ctx, record,
-                                record.fingerprint())
+        return await _write_one(INBOUND[flow], tally, state, sides, record, record.fingerprint())
     if flow in EVENTS and isinstance(record, Event):
-        return await _report_one(EVENTS[flow], tally, state, erp, wms, ctx, record)
+        return await _report_one(EVENTS[flow], tally, state, sides, event=record)
     if flow is Flow.STOCK and isinstance(record, StockBalance):
-        await _push_stock(tally, state, erp, ctx, [(record, record.fingerprint())])
+        await _push_stock(tally, state, sides, [(record, record.fingerprint())])
         return tally.dead_lettered == 0
     raise StateError(f"dead letter {letter.key}: a {letter.record_type} does not belong to "
                      f"flow {flow.value}")

@@ -169,12 +169,13 @@ class Context(Protocol):
     def log(self) -> logging.Logger: ...
 
     def credentials(self, name: str) -> CredentialStore:
-        """The durable store of credential ``name`` (for example ``"oauth"``)."""
+        """The durable store of this plugin's credential ``name`` (for example ``"oauth"``)."""
         ...
 
     async def resource(self, name: str, factory: Callable[[], Awaitable[T]]) -> T:
-        """One object per cycle and goods owner (an HTTP client): created by ``factory`` on
-        first use, closed (``aclose()`` if it has one) when the cycle ends."""
+        """One object per cycle, goods owner and plugin (an HTTP client): created by
+        ``factory`` on first use, closed (``aclose()`` if it has one) when the cycle ends.
+        Names are the plugin's own: another plugin's ``"client"`` is another object."""
         ...
 
 
