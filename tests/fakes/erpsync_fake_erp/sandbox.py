@@ -92,12 +92,24 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-__all__ = ["DEFAULT_API_KEY", "MAX_PAGE_SIZE", "FakeErp", "Number"]
+from erpsync.models import (
+    Delivery,
+    DeliveryLine,
+    DeliveryStatus,
+    Event,
+    Flow,
+    InventoryAdjustment,
+    Receipt,
+    ReceiptRow,
+)
+
+__all__ = ["DEFAULT_API_KEY", "MAX_PAGE_SIZE", "ConformanceSandbox", "FakeErp", "Number"]
 
 DEFAULT_API_KEY = "fake-erp-api-key-0001"
 MAX_PAGE_SIZE = 100
@@ -700,3 +712,100 @@ def _unique(ids: list[str], what: str) -> None:
     repeated = sorted({x for x in ids if ids.count(x) > 1})
     if repeated:
         raise ValueError(f"{what} repeats: {', '.join(repeated)}")
+
+
+# --- the conformance suite's control surface -----------------------------------------------------
+
+
+class ConformanceSandbox(FakeErp):
+    """:class:`FakeErp` driven the way :class:`erpsync.conformance.ErpSandbox` asks."""
+
+    base_url = "https://fake-erp.test"
+
+    def __init__(self, *, page_size: int = 5) -> None:
+        super().__init__(page_size=page_size)
+        self._serial = itertools.count(1)
+
+    def settings(self) -> dict[str, Any]:
+        return {"base_url": self.base_url, "api_key": SecretStr(self.api_key),
+                "page_size": self.page_size}
+
+    def bad_settings(self) -> dict[str, Any]:
+        return {**self.settings(), "api_key": SecretStr("wrong-fake-erp-key-9999")}
+
+    def _number(self, prefix: str) -> str:
+        return f"{prefix}-{next(self._serial):05d}"
+
+    def seed(self, flow: Flow, count: int, at: datetime) -> list[str]:
+        self.now = at
+        keys = []
+        for _ in range(count):
+            if flow in (Flow.ARTICLES, Flow.STOCK):
+                keys.append(self.add_product(self._number("P"), "Kahvi 500 g")["number"])
+            elif flow is Flow.SUPPLIERS:
+                keys.append(self.add_supplier(self._number("S"), "Tukku Oy")["number"])
+            elif flow is Flow.ORDERS:
+                keys.append(self.add_order(self._number("O"), lines=[("1", "P-1", "2", "9.90")],
+                                           text_lines=[("2", "Ovikoodi 1234")])["number"])
+            elif flow is Flow.PURCHASE_ORDERS:
+                keys.append(self.add_purchase_order(self._number("PO"),
+                                                    rows=[("1", "P-1", "10")])["number"])
+            else:
+                raise ValueError(f"{flow.value} is not read from the Fake ERP")
+        return keys
+
+    def change(self, flow: Flow, key: str, at: datetime) -> None:
+        self.now = at
+        if flow is Flow.ARTICLES:
+            self.change_product(key, name="Kahvi 1 kg")
+        elif flow is Flow.SUPPLIERS:
+            self.change_supplier(key, name="Tukku Ab")
+        elif flow is Flow.ORDERS:
+            self.change_order(key, comment="changed")
+        elif flow is Flow.PURCHASE_ORDERS:
+            self.change_purchase_order(key, rows=[("1", "P-1", "12")])
+        else:
+            raise ValueError(f"{flow.value} is not read from the Fake ERP")
+
+    def event(self, flow: Flow) -> Event:
+        return self._event(flow, known=True)
+
+    def rejected_event(self, flow: Flow) -> Event:
+        return self._event(flow, known=False)
+
+    def _event(self, flow: Flow, *, known: bool) -> Event:
+        now = self.now
+        event_id = self._number("E")
+        if flow is Flow.DELIVERIES:
+            number = self._number("O")
+            if known:
+                self.add_order(number, lines=[("1", "P-1", "3", None)])
+            line = DeliveryLine(external_line_key="1", article_number="P-1",
+                                delivered_quantity=Decimal(3), total_delivered_quantity=Decimal(3))
+            return Delivery(event_id=event_id, occurred_at=now, order_number=number,
+                            status=DeliveryStatus.SENT, lines=(line,))
+        if flow is Flow.RECEIPTS:
+            number = self._number("PO")
+            if known:
+                self.add_purchase_order(number, rows=[("1", "P-1", "10")])
+            row = ReceiptRow(row_key="1", article_number="P-1", received_quantity=Decimal(8),
+                             total_received_quantity=Decimal(8))
+            return Receipt(event_id=event_id, occurred_at=now, purchase_order_number=number,
+                           rows=(row,), complete=True)
+        if flow is Flow.ADJUSTMENTS:
+            article = self._number("P")
+            if known:
+                self.add_product(article, "Tee")
+            return InventoryAdjustment(event_id=event_id, occurred_at=now,
+                                       article_number=article, quantity=Decimal(-2),
+                                       cause="damaged")
+        raise ValueError(f"{flow.value} is not reported to the Fake ERP")
+
+    def times_applied(self, flow: Flow, event: Event) -> int:
+        if isinstance(event, Delivery):
+            found = self.deliveries_reported(event.order_number)
+        elif isinstance(event, Receipt):
+            found = self.receipts_reported(event.purchase_order_number)
+        else:
+            found = self.stock_transactions()
+        return sum(1 for item in found if item["event_id"] == event.event_id)
