@@ -366,19 +366,25 @@ def fetch_deliveries(
 def fetch_receipts(
     ctx: Context, settings: BaseModel, since: datetime | None
 ) -> AsyncIterator[Receipt]:
-    """Yield the receipts on purchase orders not yet marked reported (stable ``event_id``)."""
+    """Yield the receipts on purchase orders not yet marked reported (stable ``event_id``;
+    ``complete`` when the warehouse closed the purchase order)."""
 
 
 @hookspec(firstresult=True)
 def fetch_inventory_adjustments(
     ctx: Context, settings: BaseModel, since: datetime | None
 ) -> AsyncIterator[InventoryAdjustment]:
-    """Yield the inventory adjustments not yet marked reported (stable ``event_id``)."""
+    """Yield the inventory adjustments not yet marked reported, each with its signed quantity
+    and a stable ``event_id`` (the WMS's own id of the adjustment), oldest first."""
 
 
 @hookspec(firstresult=True)
 def fetch_stock_balances(ctx: Context, settings: BaseModel) -> AsyncIterator[StockBalance]:
-    """Yield the stock balance of every article of the goods owner."""
+    """Yield the stock balance of every article of the goods owner, page by page.
+
+    Which quantity counts (sellable or physical) is the WMS plugin's setting. The core sends
+    the ERP only balances that changed since the ERP last accepted them.
+    """
 
 
 @hookspec(firstresult=True)
