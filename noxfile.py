@@ -32,6 +32,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the core and the plugins."""
+    """mypy --strict on the core, the plugins and the test plugins."""
     _install(session, "mypy")
     session.run("mypy")
+    session.run("mypy", "tests/fakes/erpsync_fake_erp", "tests/fakes/erpsync_fake_wms")
