@@ -19,6 +19,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from erpsync import __version__
@@ -53,7 +54,7 @@ _opts = _Options()
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {redact(message)}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -77,7 +78,8 @@ def _errors() -> Iterator[None]:
         if _opts.debug:
             raise
         for problem in error.problems:
-            err.print(f"[red]✗[/] {redact(str(problem))}", highlight=False)
+            err.print(f"[red]✗[/] {escape(redact(str(problem)))}", highlight=False,
+                      soft_wrap=True)
         _fail(f"{len(error.problems)} problem(s) in the configuration")
     except ErpsyncError as error:
         if _opts.debug:
@@ -126,8 +128,9 @@ def plugins() -> None:
                       plugin.distribution or "-")
     out.print(table)
     for failure in registry.failures:
-        err.print(f"[red]✗ {failure.name}[/] ({failure.distribution or 'unknown distribution'}):"
-                  f" {failure.error}", highlight=False)
+        err.print(f"[red]✗ {escape(failure.name)}[/] "
+                  f"({escape(failure.distribution or 'unknown distribution')}):"
+                  f" {escape(failure.error)}", highlight=False, soft_wrap=True)
     if not registry.plugins and not registry.failures:
         out.print("No plugins installed: pip install an erpsync plugin distribution.")
     if registry.failures:
@@ -153,7 +156,8 @@ def check(
             failed = asyncio.run(_connect(registry, config))
             if failed:
                 _fail(f"{failed} connection(s) failed")
-    out.print(f"[green]✓[/] {_opts.config}: {len(config.goods_owners)} goods owner(s), valid")
+    out.print(f"[green]✓[/] {escape(str(_opts.config))}: {len(config.goods_owners)} goods "
+              "owner(s), valid", soft_wrap=True)
 
 
 async def _connect(registry: PluginRegistry, config: Config) -> int:
@@ -171,8 +175,9 @@ async def _connect(registry: PluginRegistry, config: Config) -> int:
                 except ErpsyncError as error:
                     failed += 1
                     action = getattr(error, "action", None)
-                    err.print(f"[red]✗[/] {owner.id}: {bound.name}: {error.message}"
-                              + (f" ({action})" if action else ""), highlight=False)
+                    err.print(f"[red]✗[/] {owner.id}: {bound.name}: {escape(error.message)}"
+                              + (f" ({escape(action)})" if action else ""), highlight=False,
+                              soft_wrap=True)
             await ctx.aclose()
     finally:
         state.close()
@@ -197,7 +202,7 @@ def _runs_table(results: dict[str, list[RunRecord]]) -> Table:
             colour = {"ok": "green", "partial": "yellow"}.get(run.outcome, "red")
             table.add_row(owner, run.flow, f"[{colour}]{run.outcome}[/]", str(run.read),
                           str(run.written), str(run.unchanged), str(run.skipped),
-                          str(run.dead_lettered), str(run.requests), run.message or "")
+                          str(run.dead_lettered), str(run.requests), escape(run.message or ""))
     return table
 
 
@@ -277,21 +282,24 @@ def status(
                                   last.outcome if last else "never run",
                                   str(last.read) if last else "", str(last.written) if last else "",
                                   str(last.dead_lettered) if last else "", _when(due),
-                                  (last.message or "") if last else "")
+                                  escape(last.message or "") if last else "")
             out.print(table)
             for owner in owners:
                 owner_status = state.get_owner_status(owner.id)
                 if owner_status is not None:
                     err.print(f"[red]✗ {owner.id} needs re-authorisation[/]: "
-                              f"{owner_status.message}; {owner_status.action or ''}",
-                              highlight=False)
+                              f"{escape(owner_status.message)}; "
+                              f"{escape(owner_status.action or '')}",
+                              highlight=False, soft_wrap=True)
             letters = [d for o in owners for d in state.dead_letters(o.id)]
             if letters:
                 dead = Table("goods owner", "flow", "key", "message", "vendor says", "attempts",
                              "last seen", title="dead letters (erpsync retry sends them again)")
                 for d in letters:
-                    dead.add_row(d.goods_owner, d.flow, d.business_key, d.message,
-                                 d.vendor_message or "", str(d.attempts), _when(d.last_seen))
+                    # Vendor text is shown as it came, never read as rich markup.
+                    dead.add_row(d.goods_owner, d.flow, escape(d.business_key),
+                                 escape(d.message), escape(d.vendor_message or ""),
+                                 str(d.attempts), _when(d.last_seen))
                 out.print(dead)
         finally:
             state.close()
@@ -338,10 +346,12 @@ async def _retry(
                 for letter in letters:
                     if await retry_dead_letter(letter, state, erp, wms, ctx):
                         sent += 1
-                        out.print(f"[green]✓[/] {owner.id} {letter.flow} {letter.business_key}")
+                        out.print(f"[green]✓[/] {owner.id} {letter.flow} "
+                                  f"{escape(letter.business_key)}")
                     else:
                         kept += 1
-                        out.print(f"[red]✗[/] {owner.id} {letter.flow} {letter.business_key}")
+                        out.print(f"[red]✗[/] {owner.id} {letter.flow} "
+                                  f"{escape(letter.business_key)}")
         finally:
             await ctx.aclose()
     return sent, kept

@@ -487,7 +487,10 @@ async def retry_dead_letter(
 ) -> bool:
     """Send one dead letter again. True when it went through (and was cleared).
 
-    A refused record stays in the dead letters with the new message; other errors propagate.
+    An event is sent as the WMS has it *now*, never from the stored copy: an event the WMS no
+    longer returns as unreported was superseded (a later delivery covers the same goods) or
+    handled, and is only cleared, so that nothing is reported twice. A refused record stays in
+    the dead letters with the new message; other errors propagate.
     """
     flow = Flow(letter.flow)
     model = RECORD_TYPES.get(letter.record_type)
@@ -499,7 +502,14 @@ async def retry_dead_letter(
     if flow in INBOUND:
         return await _write_one(INBOUND[flow], tally, state, sides, record, record.fingerprint())
     if flow in EVENTS and isinstance(record, Event):
-        return await _report_one(EVENTS[flow], tally, state, sides, event=record)
+        spec = EVENTS[flow]
+        async for current in spec.read(sides.wms, sides.wms_ctx, None):
+            if current.event_id == record.event_id:
+                return await _report_one(spec, tally, state, sides, current)
+        sides.wms_ctx.log.info("%s %s is no longer pending in the WMS: dead letter cleared",
+                               flow.value, record.business_key())
+        state.clear_dead_letter(letter.goods_owner, flow.value, letter.key)
+        return True
     if flow is Flow.STOCK and isinstance(record, StockBalance):
         await _push_stock(tally, state, sides, [(record, record.fingerprint())])
         return tally.dead_lettered == 0

@@ -142,7 +142,9 @@ class LoadedPlugin:
         try:
             settings = model.model_validate(data)
         except ValidationError as error:
-            errors = [*error.errors(include_url=False), *errors]
+            found = error.errors(include_url=False)
+            reported = {e["loc"] for e in found if e["type"] == "extra_forbidden"}
+            errors = [*found, *(e for e in errors if e["loc"] not in reported)]
             settings = None
         if errors:
             raise ValidationError.from_exception_data(model.__name__, errors)

@@ -26,7 +26,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 from erpsync.config import Config, GoodsOwner
-from erpsync.errors import ErpsyncError
+from erpsync.errors import ErpsyncError, StateError
 from erpsync.flows import FlowOptions, RunContext, run_flow
 from erpsync.models import Flow
 from erpsync.plugins import PluginRegistry
@@ -39,6 +39,14 @@ log = logging.getLogger("erpsync.runner")
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _first(errors: BaseExceptionGroup[StateError]) -> StateError:
+    """The first StateError of a task group's: raised as itself, so that callers (the CLI)
+    can catch it by its kind and show its message rather than "unhandled errors in a
+    TaskGroup"."""
+    first = errors.exceptions[0]
+    return first if isinstance(first, StateError) else _first(first)
 
 
 class Runner:
@@ -90,7 +98,7 @@ class Runner:
                              run.read, run.written, run.unchanged, run.skipped,
                              run.dead_lettered, run.requests,
                              f" ({run.message})" if run.message else "")
-                    if run.outcome == "needs_reauthorisation":
+                    if run.outcome == "needs_reauthorisation" and not options.dry_run:
                         self.state.set_owner_status(owner.id, OwnerStatus(
                             goods_owner=owner.id, state="needs_reauthorisation",
                             message=run.message or "credentials refused", since=_now(),
@@ -123,9 +131,12 @@ class Runner:
             async with limit:
                 results[owner.id] = await self.run_owner(owner, flows=flows, options=options)
 
-        async with asyncio.TaskGroup() as group:
-            for owner in owners:
-                group.create_task(one(owner))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for owner in owners:
+                    group.create_task(one(owner))
+        except* StateError as errors:
+            raise _first(errors) from None
         return {o.id: results[o.id] for o in owners}
 
     async def serve(self, stop: asyncio.Event) -> None:
@@ -154,7 +165,10 @@ class Runner:
                     self.next_run[owner.id] = began + timedelta(minutes=owner.interval_minutes)
                     await self.run_owner(owner, options=options, scheduled=True)
 
-        async with asyncio.TaskGroup() as group:
-            for owner in owners:
-                group.create_task(loop(owner))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for owner in owners:
+                    group.create_task(loop(owner))
+        except* StateError as errors:
+            raise _first(errors) from None
         log.info("stopped")
