@@ -7,9 +7,18 @@ run it, and must fail the check that names the bug, with a message that says wha
 
 from __future__ import annotations
 
+import erpsync_fake_erp.plugin
+import erpsync_fake_erp.sandbox
 import pytest
 
+import erpsync.conformance.suite
+import erpsync.plugins
 from tests.conftest import MakeDist
+
+# Imported here, once: pytester's in-process runs forget modules first imported inside them,
+# and a second copy of erpsync's classes would not be the first copy's.
+_KEEP = (erpsync_fake_erp.plugin, erpsync_fake_erp.sandbox, erpsync.conformance.suite,
+         erpsync.plugins)
 
 BASE = """
 from erpsync.hookspecs import PluginInfo, hookimpl

@@ -1,7 +1,9 @@
-"""The plugin conformance suite: ``from erpsync.conformance import ErpConformance``.
+"""The plugin conformance suites: ``from erpsync.conformance import ErpConformance``
+(or ``WmsConformance``).
 
-See :mod:`erpsync.conformance.suite`. The suite is imported lazily so that pytest, through
-the ``pytest11`` entry point, can register it for assertion rewriting before it is imported.
+See :mod:`erpsync.conformance.suite` and :mod:`erpsync.conformance.wms`. They are imported
+lazily so that pytest, through the ``pytest11`` entry point, can register them for assertion
+rewriting before they are imported.
 """
 
 from __future__ import annotations
@@ -10,13 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from erpsync.conformance.suite import ErpConformance, ErpSandbox
+    from erpsync.conformance.wms import WmsConformance, WmsSandbox
 
-__all__ = ["ErpConformance", "ErpSandbox"]
+__all__ = ["ErpConformance", "ErpSandbox", "WmsConformance", "WmsSandbox"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
+    if name in ("ErpConformance", "ErpSandbox"):
         from erpsync.conformance import suite
 
         return getattr(suite, name)
+    if name in ("WmsConformance", "WmsSandbox"):
+        from erpsync.conformance import wms
+
+        return getattr(wms, name)
     raise AttributeError(name)

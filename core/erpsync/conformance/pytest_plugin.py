@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest.register_assert_rewrite("erpsync.conformance.suite")
+pytest.register_assert_rewrite("erpsync.conformance.suite", "erpsync.conformance.wms")
 
 
 def pytest_configure(config: pytest.Config) -> None:

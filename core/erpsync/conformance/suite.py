@@ -253,12 +253,27 @@ async def _unavailable(scope: Any, receive: Any, send: Any) -> None:
 
 
 def _bind(check: Callable[..., None], flow: Flow) -> Callable[..., None]:
-    def test(self: ErpConformance, harness: _Harness) -> None:
+    def test(self: object, harness: object) -> None:
         check(self, harness, flow)
 
     test.__name__ = f"test_{check.__name__.removeprefix('check_')}__{flow.value}"
     test.__doc__ = check.__doc__
     return test
+
+
+def _add_flow_tests(cls: type, base: type, plugin_name: str) -> None:
+    """Give ``cls`` one ``test_<check>__<flow>`` per ``check_*`` of ``base`` and per flow the
+    plugin offers among the check's flows: an offered flow's tests exist, others do not."""
+    if not plugin_name:
+        return
+    plugin = discover(select={plugin_name}).plugins.get(plugin_name)
+    offered = plugin.flows if plugin is not None else ()
+    for name in dir(base):
+        check = getattr(base, name)
+        for flow in getattr(check, "_flows", ()):
+            if flow in offered:
+                setattr(cls, f"test_{name.removeprefix('check_')}__{flow.value}",
+                        _bind(check, flow))
 
 
 class _CaptureAll(logging.Handler):
@@ -309,17 +324,7 @@ class ErpConformance:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if not cls.plugin_name:
-            return
-        registry = discover(select={cls.plugin_name})
-        plugin = registry.plugins.get(cls.plugin_name)
-        offered = plugin.flows if plugin is not None else ()
-        for name in dir(ErpConformance):
-            check = getattr(ErpConformance, name)
-            for flow in getattr(check, "_flows", ()):
-                if flow in offered:
-                    setattr(cls, f"test_{name.removeprefix('check_')}__{flow.value}",
-                            _bind(check, flow))
+        _add_flow_tests(cls, ErpConformance, cls.plugin_name)
 
     def make_sandbox(self) -> ErpSandbox:
         """A fresh simulator, implementing :class:`ErpSandbox`."""
