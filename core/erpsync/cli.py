@@ -1,4 +1,4 @@
-"""The command line: ``erpsync plugins | check | run --once | serve | status | retry``.
+"""The command line: ``erpsync plugins | check | run --once | serve | status | retry | demo``.
 
 Every command reads the config named by ``--config`` (or ``$ERPSYNC_CONFIG``, default
 ``erpsync.toml``). Errors are one clear line and exit status 1 (2 for a usage error); ``--debug``
@@ -41,8 +41,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console()
-err = Console(stderr=True)
+# Piped into a file or a log, rich would squeeze tables into 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
 class _Options:
@@ -355,6 +356,54 @@ async def _retry(
         finally:
             await ctx.aclose()
     return sent, kept
+
+
+@app.command()
+def demo(
+    erp: Annotated[str | None, typer.Option(
+        "--erp", help="The ERP plugin to demonstrate (default: the first with a simulator).",
+    )] = None,
+    wms: Annotated[str | None, typer.Option(
+        "--wms", help="The WMS plugin (default: the first with a simulator).")] = None,
+    size: Annotated[int, typer.Option(
+        "--size", min=10, max=5000, help="About how many articles the demo company has.")] = 200,
+    folder: Annotated[Path | None, typer.Option(
+        "--folder", help="Where to keep the demo's config, state and log (default: a new "
+        "temporary folder).")] = None,
+) -> None:
+    """Run a whole integration against the plugins' simulators and show what moved."""
+    from erpsync.demo import choose, run_demo
+
+    with _errors():
+        registry = discover()
+        erp_name = choose(registry, "erp", erp)
+        wms_name = choose(registry, "wms", wms)
+        out.print(f"[bold]erpsync demo[/]: {erp_name} -> {wms_name} and back, against their "
+                  "simulators on loopback ports.\n")
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+
+        def on_step(title: str, runs: list[RunRecord]) -> None:
+            table = Table("flow", "outcome", "read", "written", "unchanged", "skipped",
+                          "dead letters", "requests", title=title, title_justify="left")
+            for run in runs:
+                table.add_row(run.flow, run.outcome, str(run.read), str(run.written),
+                              str(run.unchanged), str(run.skipped), str(run.dead_lettered),
+                              str(run.requests))
+            out.print(table)
+            for run in runs:
+                if run.message:
+                    out.print(f"  {run.flow}: {escape(run.message)}", soft_wrap=True)
+
+        with out.status("Working...", spinner="dots"):
+            result = run_demo(registry, erp_name, wms_name, folder=folder, size=size,
+                              on_step=on_step, on_note=lambda text: out.print(f"  {text}"))
+    written = sum(r.written for r in result.steps[-1][1])
+    out.print(f"\nThe last cycle wrote {written} record(s). Config, state and log are in "
+              f"{result.folder} (erpsync.toml, state/, erpsync.log); try\n"
+              f"  erpsync --config {result.folder / 'erpsync.toml'} status\n"
+              "For real accounts, write your own erpsync.toml (README 'Configuration'), then "
+              "run `erpsync check --connect` and `erpsync serve`.", soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -89,6 +89,7 @@ __all__ = [
     "push_stock",
     "report_delivery",
     "report_receipt",
+    "sandbox",
     "upsert_article",
     "upsert_order",
     "upsert_purchase_order",
@@ -190,6 +191,19 @@ def describe() -> PluginInfo:
     and must not do I/O.
 
     :return: the :class:`PluginInfo`; ``name`` must equal the entry-point name.
+    """
+
+
+@hookspec(firstresult=True)
+def sandbox() -> Any:
+    """Return a fresh simulator of the vendor API this plugin talks to.
+
+    Optional. ``erpsync demo`` serves it on a loopback port and runs a whole integration
+    against it; the conformance suites can use it too. An ERP plugin's simulator implements
+    :class:`erpsync.conformance.ErpSandbox` plus ``populate_demo()``, a WMS plugin's
+    implements :class:`erpsync.conformance.WmsSandbox`; both are plain objects with an ASGI
+    ``app`` and the ``settings()`` that point the plugin at it. Importing the simulator's
+    dependencies (starlette) inside this hook keeps them out of production installs.
     """
 
 

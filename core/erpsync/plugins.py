@@ -93,7 +93,7 @@ WMS_FLOW_HOOKS: dict[Flow, tuple[str, ...]] = {
 }
 """The hooks a WMS plugin implements to offer each flow."""
 
-_COMMON_HOOKS = frozenset({"describe", "check_connection"})
+_COMMON_HOOKS = frozenset({"describe", "check_connection", "sandbox"})
 _ROLE_HOOKS = {
     "erp": frozenset(h for hooks in ERP_FLOW_HOOKS.values() for h in hooks) | _COMMON_HOOKS,
     "wms": frozenset(h for hooks in WMS_FLOW_HOOKS.values() for h in hooks) | _COMMON_HOOKS,
@@ -270,6 +270,13 @@ class PluginRegistry:
 
     def wms(self, name: str, settings: BaseModel) -> Wms:
         return Wms(self, self.get(name, "wms"), settings)
+
+    def sandbox(self, name: str) -> Any:
+        """A fresh simulator from plugin ``name``'s ``sandbox`` hook."""
+        plugin = self.get(name)
+        if "sandbox" not in plugin.hooks:
+            raise PluginError(f"plugin {name!r} ships no simulator (it has no sandbox hook)")
+        return self._caller(name, "sandbox")()
 
     def _caller(self, name: str, hook: str) -> Callable[..., Any]:
         """The hook ``hook`` of plugin ``name`` only: the one place ``pm.hook`` is touched."""

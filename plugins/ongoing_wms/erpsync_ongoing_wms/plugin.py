@@ -313,3 +313,11 @@ async def mark_reported(ctx: Context, settings: OngoingSettings, flow: Flow, eve
         ctx.log.warning("%s: %s %s: lines %s are no longer in the warehouse; nothing to mark",
                         VENDOR, flow.value, event.business_key(), ", ".join(missing))
     ctx.log.debug("%s: %s %s marked reported", VENDOR, flow.value, event.event_id)
+
+
+@hookimpl
+def sandbox() -> object:
+    """The Ongoing WMS simulator, for ``erpsync demo`` (needs the ``sandbox`` extra)."""
+    from .sandbox import OngoingSandbox
+
+    return OngoingSandbox()

@@ -191,3 +191,11 @@ async def push_stock(
             ctx.log.warning("%s: stock of %s refused: %s", VENDOR, balance.key(), message)
             rejections.append(Rejection(key=balance.key(), message=message))
     return rejections
+
+
+@hookimpl
+def sandbox() -> object:
+    """The Fake ERP simulator with the conformance and demo control surface."""
+    from .sandbox import ConformanceSandbox
+
+    return ConformanceSandbox()

@@ -98,6 +98,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from erpsync.demo import DemoCompany
 from erpsync.models import (
     Delivery,
     DeliveryLine,
@@ -809,3 +810,24 @@ class ConformanceSandbox(FakeErp):
         else:
             found = self.stock_transactions()
         return sum(1 for item in found if item["event_id"] == event.event_id)
+
+    def populate_demo(self, size: int) -> DemoCompany:
+        """A small company: ``size`` products, a tenth as many orders, a few purchase orders."""
+        names = ["Kahvi", "Tee", "Kaakao", "Hunaja", "Ruisleipä", "Puolukkahillo", "Sahti"]
+        articles = [self.add_product(f"DP{n:04d}", f"{names[n % len(names)]} {n}")["number"]
+                    for n in range(size)]
+        orders: dict[str, dict[str, Decimal]] = {}
+        for n in range(max(3, size // 10)):
+            lines = {"1": Decimal(2 + n % 3), "2": Decimal(1)}
+            number = self.add_order(
+                f"DO{n:04d}", lines=[(key, articles[(n + i) % size], qty, "9.90")
+                                     for i, (key, qty) in enumerate(lines.items())],
+                text_lines=[("9", "Toimitus ovelle")])["number"]
+            orders[number] = lines
+        purchase_orders = {}
+        for n in range(3):
+            rows = {"1": Decimal(10 + n)}
+            number = self.add_purchase_order(f"DPO{n:03d}",
+                                             rows=[("1", articles[n], rows["1"])])["number"]
+            purchase_orders[number] = rows
+        return DemoCompany(articles, orders, purchase_orders)

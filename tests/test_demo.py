@@ -1,0 +1,58 @@
+"""`erpsync demo`: a whole integration against the plugins' simulators, over real HTTP."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from erpsync.cli import app
+from erpsync.demo import run_demo
+from erpsync.models import Flow
+from erpsync.plugins import discover
+
+
+def test_the_demo_moves_everything_and_then_nothing(tmp_path: Path) -> None:
+    registry = discover(select={"fake_erp", "ongoing_wms"})
+    threads_before = set(threading.enumerate())
+    result = run_demo(registry, "fake_erp", "ongoing_wms", folder=tmp_path, size=20)
+    assert set(threading.enumerate()) <= threads_before, "a simulator server was left running"
+
+    (_, inbound), (_, back), (_, again) = result.steps
+    moved = {Flow(r.flow): r for r in inbound}
+    assert moved[Flow.ARTICLES].written == 20
+    assert moved[Flow.ORDERS].written >= 3
+    reported = {Flow(r.flow): r for r in back}
+    assert reported[Flow.DELIVERIES].written == 2, "one order shipped in full, one in part"
+    assert reported[Flow.RECEIPTS].written == 3
+    assert reported[Flow.ADJUSTMENTS].written == 3
+    assert all(r.outcome == "ok" for r in (*inbound, *back, *again))
+    assert sum(r.written for r in again) == 0, "the second cycle must write nothing"
+    assert all(r.requests > 0 for r in inbound), "requests went over real HTTP and were counted"
+
+    config = (tmp_path / "erpsync.toml").read_text()
+    assert "{ file = " in config, "secrets are referenced, not written into the config"
+    assert "127.0.0.1" in config
+    log = (tmp_path / "erpsync.log").read_text()
+    assert "demo articles ok" in log
+    for secret in (tmp_path / "secrets").iterdir():
+        assert secret.stat().st_mode & 0o077 == 0, "secret files are private"
+        assert secret.read_text() not in log
+
+
+def test_the_demo_command_shows_the_tables_and_where_things_are(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--erp", "fake_erp", "--wms", "ongoing_wms",
+                                      "--size", "10", "--folder", str(tmp_path / "d")])
+    assert result.exit_code == 0, result.output
+    assert "1. Master data and orders from the ERP into the warehouse" in result.output
+    assert "3. The same cycle again: nothing changed, nothing written" in result.output
+    assert "The last cycle wrote 0 record(s)" in result.output
+    assert str(tmp_path / "d") in result.output
+    assert "erpsync check --connect" in result.output
+
+
+def test_a_plugin_without_a_simulator_is_named(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--erp", "fake_erp", "--wms", "fake_wms"])
+    assert result.exit_code == 1
+    assert "plugin 'fake_wms' ships no simulator" in result.output
