@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -41,9 +42,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-# Piped into a file or a log, rich would squeeze tables into 80 columns.
-out = Console(width=None if sys.stdout.isatty() else 120)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+out = Console()
+err = Console(stderr=True)
 
 
 class _Options:
@@ -374,6 +374,8 @@ def demo(
     """Run a whole integration against the plugins' simulators and show what moved."""
     from erpsync.demo import choose, run_demo
 
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out.width = 120  # piped into a log, rich would squeeze the tables into 80 columns
     with _errors():
         registry = discover()
         erp_name = choose(registry, "erp", erp)
