@@ -8,7 +8,7 @@ nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = False
 nox.options.sessions = ["lint", "typecheck", "tests"]
 
-PLUGINS: list[str] = ["plugins/ongoing_wms"]
+PLUGINS: list[str] = ["plugins/netvisor", "plugins/ongoing_wms"]
 """The plugin distributions under plugins/, installed beside the core like any third party's."""
 
 
@@ -21,6 +21,13 @@ def tests(session: nox.Session) -> None:
     """The whole test suite, offline."""
     _install(session)
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """A whole integration against the simulators: `erpsync demo` (arguments pass through)."""
+    session.install("-e", ".[sandbox]", *(arg for p in PLUGINS for arg in ("-e", f"{p}[sandbox]")))
+    session.run("erpsync", "demo", *session.posargs)
 
 
 @nox.session
