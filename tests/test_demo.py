@@ -56,3 +56,18 @@ def test_a_plugin_without_a_simulator_is_named(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["demo", "--erp", "fake_erp", "--wms", "fake_wms"])
     assert result.exit_code == 1
     assert "plugin 'fake_wms' ships no simulator" in result.output
+
+
+def test_the_default_demo_runs_netvisor_into_ongoing_and_back(tmp_path: Path) -> None:
+    registry = discover(select={"netvisor", "ongoing_wms", "fake_erp"})
+    from erpsync.demo import choose
+
+    assert choose(registry, "erp", None) == "fake_erp", "alphabetical among simulators"
+    result = run_demo(registry, "netvisor", "ongoing_wms", folder=tmp_path, size=20)
+    (_, inbound), (_, back), (_, again) = result.steps
+    assert all(r.outcome == "ok" for r in (*inbound, *back, *again)), [
+        (r.flow, r.message) for r in (*inbound, *back, *again) if r.outcome != "ok"]
+    assert {Flow(r.flow): r.written for r in inbound}[Flow.ARTICLES] == 20
+    written_back = {Flow(r.flow): r.written for r in back}
+    assert written_back == {Flow.DELIVERIES: 2, Flow.RECEIPTS: 2, Flow.ADJUSTMENTS: 3}
+    assert sum(r.written for r in again) == 0
