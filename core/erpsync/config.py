@@ -12,13 +12,13 @@
     flows = ["articles", "orders", "deliveries"]   # default: every flow both plugins offer
 
     [goods_owners.erp]
-    plugin = "netvisor"
+    plugin = "myerp"
     [goods_owners.erp.settings]    # validated by the plugin's own settings model
     customer_id = "ACME-API"
-    private_key = { env = "ACME_NETVISOR_KEY" }    # secrets by reference: env or file
+    private_key = { env = "ACME_ERP_KEY" }    # secrets by reference: env or file
 
     [goods_owners.wms]
-    plugin = "ongoing_wms"
+    plugin = "mywms"
     [goods_owners.wms.settings]
     password = { file = "/run/credentials/erpsync/acme-wms" }
 

@@ -170,7 +170,7 @@ class Weight(_Model):
 
 class Dimensions(_Model):
     length: Length | None = None
-    """Depth, in Fortnox's words."""
+    """Depth, as some ERPs call it."""
     width: Length | None = None
     height: Length | None = None
 
@@ -204,7 +204,7 @@ class SupplierRef(_Model):
 
 
 class StructureComponent(_Model):
-    """One part of an article structure (Netvisor's sub products, a kit's components)."""
+    """One part of an article structure (an ERP's sub products, a kit's components)."""
 
     article_number: Key
     quantity: Quantity = Field(gt=0)
@@ -276,7 +276,7 @@ class Customer(_Model):
 
     customer_number: Text | None = None
     erp_key: Text | None = None
-    """The ERP's own key of the customer (Netvisor key), "external customer code" in a WMS."""
+    """The ERP's own key of the customer ("external customer code" in a WMS)."""
     name: Text
     address: Address = Address()
     email: Text | None = None
@@ -329,7 +329,7 @@ class Order(Record):
     """Your reference / receiver's order number (the buyer's)."""
     customer_order_number: Text | None = None
     production_code: Text | None = None
-    """A document number the warehouse prints (PowerOffice's invoice number)."""
+    """A document number the warehouse prints (an invoice number, for example)."""
     total_price: Money | None = None
     total_includes_vat: bool = True
     currency: CurrencyCode | None = None
@@ -364,7 +364,7 @@ class Order(Record):
 
 class PurchaseOrderRow(_Model):
     row_key: Key
-    """The ERP's key of the row (Netvisor key, Fortnox row id): receipts are reported by it."""
+    """The ERP's key of the row (its line id in the ERP): receipts are reported by it."""
     row_number: int | None = None
     article_number: Key
     article_name: Text | None = None

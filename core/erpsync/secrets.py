@@ -3,7 +3,7 @@
 A plugin's settings model declares a secret field as :data:`Secret`. The operator writes a
 reference, never the value::
 
-    private_key = { env = "ACME_NETVISOR_KEY" }
+    private_key = { env = "ACME_ERP_KEY" }
     password = { file = "/run/credentials/erpsync/acme-ongoing" }
 
 Resolving a reference registers the value with :func:`redact`, which every log handler (through

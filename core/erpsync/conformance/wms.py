@@ -4,9 +4,9 @@ A WMS plugin's tests subclass :class:`WmsConformance` the same way an ERP plugin
 :class:`~erpsync.conformance.ErpConformance`::
 
     class TestOngoing(WmsConformance):
-        plugin_name = "ongoing_wms"
+        plugin_name = "mywms"
         def make_sandbox(self):
-            return OngoingSandbox()
+            return MyWmsSandbox()
 
 The suite writes canonical records through the plugin into its simulator, plays the warehouse
 through the simulator's control surface (:class:`WmsSandbox`: ship, receive, adjust, count
