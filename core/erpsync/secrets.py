@@ -4,7 +4,7 @@ A plugin's settings model declares a secret field as :data:`Secret`. The operato
 reference, never the value::
 
     private_key = { env = "ACME_ERP_KEY" }
-    password = { file = "/run/credentials/erpsync/acme-ongoing" }
+    password = { file = "/run/credentials/erpsync/acme-wms" }
 
 Resolving a reference registers the value with :func:`redact`, which every log handler (through
 :class:`RedactingFilter`) and every :class:`erpsync.errors.ErpsyncError` message pass through,

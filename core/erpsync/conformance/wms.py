@@ -3,7 +3,7 @@
 A WMS plugin's tests subclass :class:`WmsConformance` the same way an ERP plugin's subclass
 :class:`~erpsync.conformance.ErpConformance`::
 
-    class TestOngoing(WmsConformance):
+    class TestMyWms(WmsConformance):
         plugin_name = "mywms"
         def make_sandbox(self):
             return MyWmsSandbox()
