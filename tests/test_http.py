@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import itertools
 import logging
+import re
 import time
 import uuid
 from collections.abc import Generator
@@ -824,3 +825,27 @@ async def test_explicit_transport_wins_over_mount() -> None:
 def test_client_refuses_nonsense() -> None:
     with pytest.raises(ValueError, match="max_attempts"):
         HttpClient(BASE, vendor="acme", max_attempts=0)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("api.example.com", "give the API URL, e.g. https://api.example.com/v1"),
+        ("https://user:pw@api.example.com", "without credentials"),
+        ("https://api.example.com/v1?key=1", "without credentials, query or fragment"),
+        ("http://api.example.com/v1", "use https"),
+    ],
+)
+def test_base_urls_are_checked_with_the_fix_named(url: str, problem: str) -> None:
+    from erpsync.http import check_base_url
+
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        check_base_url(url, example="https://api.example.com/v1")
+
+
+def test_loopback_http_and_https_base_urls_pass_without_a_trailing_slash() -> None:
+    from erpsync.http import check_base_url
+
+    assert check_base_url("http://127.0.0.1:8080/x/", example="") == "http://127.0.0.1:8080/x"
+    assert check_base_url(" https://api.example.com/v1/ ", example="") == (
+        "https://api.example.com/v1")

@@ -66,6 +66,7 @@ import contextlib
 import contextvars
 import email.utils
 import functools
+import ipaddress
 import logging
 import re
 import time
@@ -83,6 +84,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, NoReturn, Self, TypedDict, Unpack
+from urllib.parse import urlsplit
 
 import httpx
 import tenacity
@@ -97,6 +99,7 @@ __all__ = [
     "RateLimit",
     "RequestOptions",
     "RequestStats",
+    "check_base_url",
     "count_requests",
     "mount",
     "parse_json",
@@ -105,6 +108,30 @@ __all__ = [
 ]
 
 log = logging.getLogger("erpsync.http")
+
+
+def check_base_url(value: str, *, example: str) -> str:
+    """A vendor API's base URL from the operator's settings, checked: http(s) with a host, no
+    credentials, query or fragment, plain http only for loopback (the simulators); returned
+    without a trailing slash. Raises ValueError naming the fix (``example`` shows one)."""
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"give the API URL, e.g. {example}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("give the URL without credentials, query or fragment")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError("use https: plain http is only accepted for localhost")
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 ASGIApp = Callable[
     [

@@ -10,18 +10,16 @@ adjustment is one warehouse event whose reference is the adjustment's event id.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime
 from typing import Annotated, Literal, TypeVar
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from erpsync.errors import ConfigError, ConfigProblem, RecordRejected, VendorError
 from erpsync.hookspecs import Context, PluginInfo, hookimpl
-from erpsync.http import RateLimit
+from erpsync.http import RateLimit, check_base_url
 from erpsync.models import (
     Article,
     Delivery,
@@ -107,15 +105,7 @@ class NetvisorSettings(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        url = value.strip().rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ValueError(f"give the API host, e.g. {PRODUCTION_URL}")
-        if parts.username or parts.password or parts.query or parts.fragment:
-            raise ValueError("give the URL without credentials, query or fragment")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            raise ValueError("use https: plain http is only accepted for localhost")
-        return url
+        return check_base_url(value, example=PRODUCTION_URL)
 
     @field_validator("timezone")
     @classmethod
@@ -126,15 +116,6 @@ class NetvisorSettings(BaseModel):
             raise ValueError(f"unknown time zone {value!r}: give an IANA name such as "
                              "Europe/Helsinki") from None
         return value
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @hookimpl

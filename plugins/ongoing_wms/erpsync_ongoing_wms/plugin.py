@@ -10,15 +10,14 @@ unreported one is returned however old it is. Inventory adjustments are read fro
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from erpsync.hookspecs import Context, PluginInfo, WriteResult, hookimpl
+from erpsync.http import check_base_url
 from erpsync.models import (
     Article,
     Delivery,
@@ -88,25 +87,7 @@ class OngoingSettings(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        url = value.strip().rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ValueError("give the API URL, e.g. https://api.ongoingsystems.se/WAREHOUSE/api/v1")
-        if parts.username or parts.password or parts.query or parts.fragment:
-            raise ValueError("give the URL without credentials, query or fragment: the "
-                             "credentials are username and password")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            raise ValueError("use https: plain http is only accepted for localhost")
-        return url
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return check_base_url(value, example="https://api.ongoingsystems.se/WAREHOUSE/api/v1")
 
 
 @hookimpl
