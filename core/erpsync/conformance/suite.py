@@ -313,24 +313,36 @@ def _for_flows(*flows: Flow) -> Callable[[Callable[..., None]], Callable[..., No
     return mark
 
 
-class ErpConformance:
-    """Subclass with ``plugin_name`` and :meth:`make_sandbox`; pytest collects the rest.
-
-    The per-flow checks (``check_*``) become one test per flow the plugin offers, named
-    ``test_<check>__<flow>``, when the subclass is created.
-    """
+class _Suite:
+    """What both suites share: the plugin's name, its simulator, the generated flow tests."""
 
     plugin_name: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _add_flow_tests(cls, ErpConformance, cls.plugin_name)
+        suite = next(base for base in cls.__mro__ if _Suite in base.__bases__)
+        _add_flow_tests(cls, suite, cls.plugin_name)
 
-    def make_sandbox(self) -> ErpSandbox:
-        """A fresh simulator, implementing :class:`ErpSandbox`."""
-        raise NotImplementedError(
-            f"{type(self).__name__} must define make_sandbox() returning the plugin's simulator"
-        )
+    def make_sandbox(self) -> Any:
+        """A fresh simulator; by default the one the plugin's ``sandbox`` hook returns."""
+        assert self.plugin_name, f"{type(self).__name__} must set plugin_name"
+        registry = discover(select={self.plugin_name})
+        plugin = registry.plugins.get(self.plugin_name)
+        if plugin is None or "sandbox" not in plugin.hooks:
+            raise NotImplementedError(
+                f"{type(self).__name__} must define make_sandbox() returning the plugin's "
+                "simulator, or the plugin must implement the sandbox hook"
+            )
+        return registry.sandbox(self.plugin_name)
+
+
+class ErpConformance(_Suite):
+    """Subclass with ``plugin_name`` (and :meth:`make_sandbox` unless the plugin implements
+    the ``sandbox`` hook); pytest collects the rest.
+
+    The per-flow checks (``check_*``) become one test per flow the plugin offers, named
+    ``test_<check>__<flow>``, when the subclass is created.
+    """
 
     @pytest.fixture
     def harness(self, tmp_path: Path) -> Iterator[_Harness]:

@@ -30,17 +30,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pytest
 
 from erpsync.conformance.suite import (
-    _add_flow_tests,
     _capture_logs,
     _describe,
     _for_flows,
     _raised,
     _secret_values,
+    _Suite,
     _unavailable,
 )
 from erpsync.errors import AuthenticationLost, TransientError
@@ -198,19 +198,9 @@ class _Harness:
 UPSERT_FLOWS = (Flow.ARTICLES, Flow.SUPPLIERS, Flow.ORDERS, Flow.PURCHASE_ORDERS)
 
 
-class WmsConformance:
-    """Subclass with ``plugin_name`` and :meth:`make_sandbox`; pytest collects the rest."""
-
-    plugin_name: ClassVar[str] = ""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _add_flow_tests(cls, WmsConformance, cls.plugin_name)
-
-    def make_sandbox(self) -> WmsSandbox:
-        raise NotImplementedError(
-            f"{type(self).__name__} must define make_sandbox() returning the plugin's simulator"
-        )
+class WmsConformance(_Suite):
+    """Subclass with ``plugin_name`` (and :meth:`make_sandbox` unless the plugin implements
+    the ``sandbox`` hook); pytest collects the rest."""
 
     @pytest.fixture
     def harness(self, tmp_path: Path) -> Iterator[_Harness]:
