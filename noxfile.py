@@ -8,7 +8,7 @@ nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = False
 nox.options.sessions = ["lint", "typecheck", "tests"]
 
-PLUGINS: list[str] = ["plugins/netvisor", "plugins/ongoing_wms"]
+PLUGINS: list[str] = ["plugins/netvisor", "plugins/ongoing_wms", "plugins/poweroffice"]
 """The plugin distributions under plugins/, installed beside the core like any third party's."""
 
 

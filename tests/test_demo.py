@@ -26,7 +26,7 @@ def test_the_demo_moves_everything_and_then_nothing(tmp_path: Path) -> None:
     reported = {Flow(r.flow): r for r in back}
     assert reported[Flow.DELIVERIES].written == 2, "one order shipped in full, one in part"
     assert reported[Flow.RECEIPTS].written == 3
-    assert reported[Flow.ADJUSTMENTS].written == 3
+    assert reported[Flow.ADJUSTMENTS].written == 4
     assert all(r.outcome == "ok" for r in (*inbound, *back, *again))
     assert sum(r.written for r in again) == 0, "the second cycle must write nothing"
     assert all(r.requests > 0 for r in inbound), "requests went over real HTTP and were counted"
@@ -69,5 +69,16 @@ def test_the_default_demo_runs_netvisor_into_ongoing_and_back(tmp_path: Path) ->
         (r.flow, r.message) for r in (*inbound, *back, *again) if r.outcome != "ok"]
     assert {Flow(r.flow): r.written for r in inbound}[Flow.ARTICLES] == 20
     written_back = {Flow(r.flow): r.written for r in back}
-    assert written_back == {Flow.DELIVERIES: 2, Flow.RECEIPTS: 2, Flow.ADJUSTMENTS: 3}
+    assert written_back == {Flow.DELIVERIES: 2, Flow.RECEIPTS: 2, Flow.ADJUSTMENTS: 4}
+    assert sum(r.written for r in again) == 0
+
+
+def test_the_poweroffice_demo_ships_only_paid_uncredited_invoices(tmp_path: Path) -> None:
+    registry = discover(select={"poweroffice", "ongoing_wms"})
+    result = run_demo(registry, "poweroffice", "ongoing_wms", folder=tmp_path, size=20)
+    (_, inbound), (_, back), (_, again) = result.steps
+    assert all(r.outcome == "ok" for r in (*inbound, *back, *again))
+    orders = {Flow(r.flow): r for r in inbound}[Flow.ORDERS]
+    assert orders.written == 3, "the unpaid, the credited and the reversed invoice stay out"
+    assert [Flow(r.flow) for r in back] == [Flow.STOCK]
     assert sum(r.written for r in again) == 0

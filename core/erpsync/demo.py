@@ -202,9 +202,9 @@ def _play_the_warehouse(wms_sandbox: Any, company: DemoCompany, offered: set[Flo
             done.append(f"received purchase order {po} one short per row, and closed it")
     if Flow.ADJUSTMENTS in offered or Flow.STOCK in offered:
         for n, article in enumerate(company.articles[:3]):
-            delta = Decimal(-2) if n % 2 else Decimal(5)
-            wms_sandbox.adjust(article, delta)
-            done.append(f"adjusted the stock of {article} by {delta}")
+            for delta in (Decimal(5), Decimal(-2))[: 1 + n % 2]:
+                wms_sandbox.adjust(article, delta)
+                done.append(f"adjusted the stock of {article} by {delta}")
     return done
 
 
