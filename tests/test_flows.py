@@ -729,3 +729,12 @@ async def test_a_backfill_reads_again_from_the_given_time(harness: Harness) -> N
     assert article.name == "One, corrected"
     assert harness.state.get_cursor("acme", "articles") == Cursor(at=last, key="A3")
     assert harness.state.runs("acme", "articles")[0] == run
+
+
+async def test_a_failed_flow_keeps_the_vendors_words(harness: Harness, acme: Site) -> None:
+    acme.erp.fail_next(10, 503, {"error": "database is being upgraded"},
+                       headers={"Retry-After": "0"})
+    runs = await harness.run(flows=[Flow.ARTICLES])
+    run = runs[Flow.ARTICLES]
+    assert run.outcome == "failed"
+    assert "database is being upgraded" in (run.message or "")

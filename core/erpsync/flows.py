@@ -284,6 +284,9 @@ async def run_flow(
                 message = f"{message} ({error.action})"
         except ErpsyncError as error:
             outcome, message = "failed", error.message
+            vendor_message = getattr(error, "vendor_message", None)
+            if vendor_message and vendor_message not in message:
+                message = f"{message} (the vendor says: {vendor_message[:300]})"
             if isinstance(error, TransientError):
                 message = f"{message}; will try again next run"
         except Exception as error:
