@@ -56,6 +56,7 @@ from erpsync.models import (
     Record,
     StockBalance,
     Supplier,
+    Unreadable,
 )
 from erpsync.plugins import Erp, Wms
 from erpsync.secrets import redact
@@ -170,7 +171,7 @@ class RunContext:
 
 @dataclass(frozen=True)
 class _Inbound:
-    read: Callable[[Erp, Context, datetime | None], AsyncIterator[Record]]
+    read: Callable[[Erp, Context, datetime | None], AsyncIterator[Record | Unreadable]]
     write: Callable[[Wms, Context, Any], Awaitable[WriteResult]]
 
 
@@ -230,7 +231,7 @@ class _Tally:
 
 
 def _dead_letter(
-    state: StateStore, owner: str, flow: Flow, record: Record, error: ErpsyncError
+    state: StateStore, owner: str, flow: Flow, record: Record | Unreadable, error: ErpsyncError
 ) -> None:
     vendor_message = getattr(error, "vendor_message", None)
     now = _now()
@@ -327,6 +328,11 @@ async def _inbound(
             return
         tally.read += 1
         key = record.key()
+        if isinstance(record, Unreadable):
+            # Held until the record is fixed in the source: its next read clears it.
+            tally.dead_lettered += 1
+            _dead_letter(state, owner, flow, record, RecordRejected(record.message, key=key))
+            continue
         if record.modified_at is None:
             undated = True
         elif newest is None or (record.modified_at, key) > newest:
@@ -496,6 +502,10 @@ async def retry_dead_letter(
     the dead letters with the new message; other errors propagate.
     """
     flow = Flow(letter.flow)
+    if letter.record_type == Unreadable.__name__:
+        ctx.log.warning("%s %s could not be read from the source: fix it there; the next run "
+                        "reads it again", flow.value, letter.business_key)
+        return False
     model = RECORD_TYPES.get(letter.record_type)
     if model is None:
         raise StateError(f"dead letter {letter.key}: unknown record type {letter.record_type!r}")

@@ -32,6 +32,10 @@ Common arguments:
     too many costs nothing, and returning one too few loses it). Set ``modified_at`` on each
     record from the vendor's own change time when the vendor has one.
 
+A record the vendor sent that the plugin cannot map is not an error of the read: a ``fetch_*``
+hook of an ERP plugin yields :class:`~erpsync.models.Unreadable` (its key and what cannot be
+read) in its place, and the core dead-letters it while the rest of the read goes on.
+
 Errors: a hook raises :class:`~erpsync.errors.AuthenticationLost` when credentials are refused,
 :class:`~erpsync.errors.RecordRejected` when the vendor refuses one record (with the vendor's
 message), and :class:`~erpsync.errors.TransientError` when the vendor is unavailable after the

@@ -65,6 +65,7 @@ __all__ = [
     "StructureComponent",
     "Supplier",
     "SupplierRef",
+    "Unreadable",
     "Weight",
     "WeightUnit",
 ]
@@ -510,3 +511,21 @@ class StockBalance(Record):
         body = f"{self.article_number}\x1f{self.warehouse or ''}\x1f{self.quantity.normalize()}"
         return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
+
+class Unreadable(_Model):
+    """A record the source sent that its plugin cannot map (an unparseable number, a missing
+    required field). A ``fetch_*`` hook yields it in the record's place instead of raising, so
+    one bad record does not stop the read: the core dead-letters it with the plugin's reason,
+    and a later read of the corrected record writes it and clears the dead letter.
+    """
+
+    record_key: Key
+    """The record's key as far as it can be read (article number, order number, ERP key)."""
+    message: Text
+    """What cannot be read, naming the field and the value."""
+
+    def key(self) -> str:
+        return self.record_key
+
+    def business_key(self) -> str:
+        return self.record_key

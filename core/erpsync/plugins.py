@@ -51,6 +51,7 @@ from erpsync.models import (
     Record,
     StockBalance,
     Supplier,
+    Unreadable,
 )
 
 __all__ = [
@@ -349,10 +350,21 @@ class _Bound:
     async def _stream(
         self, hook: str, model: type[R], ctx: Context, **kwargs: Any
     ) -> AsyncIterator[R]:
+        async for record in self._stream_or_unreadable(hook, model, ctx, **kwargs):
+            if isinstance(record, Unreadable):
+                raise PluginError(f"plugin {self.name!r}: {hook} may not yield Unreadable")
+            yield record
+
+    async def _stream_or_unreadable(
+        self, hook: str, model: type[R], ctx: Context, **kwargs: Any
+    ) -> AsyncIterator[R | Unreadable]:
         stream = self._call(hook, ctx, **kwargs)
         if not hasattr(stream, "__aiter__"):
             raise PluginError(f"plugin {self.name!r}: {hook} must be an async generator")
         async for record in stream:
+            if isinstance(record, Unreadable):
+                yield record
+                continue
             if not isinstance(record, model):
                 raise PluginError(
                     f"plugin {self.name!r}: {hook} yielded {type(record).__name__}, "
@@ -371,19 +383,25 @@ class _Bound:
 class Erp(_Bound):
     """One ERP plugin bound to one goods owner's settings."""
 
-    def fetch_articles(self, ctx: Context, since: datetime | None) -> AsyncIterator[Article]:
-        return self._stream("fetch_articles", Article, ctx, since=since)
+    def fetch_articles(
+        self, ctx: Context, since: datetime | None
+    ) -> AsyncIterator[Article | Unreadable]:
+        return self._stream_or_unreadable("fetch_articles", Article, ctx, since=since)
 
-    def fetch_suppliers(self, ctx: Context, since: datetime | None) -> AsyncIterator[Supplier]:
-        return self._stream("fetch_suppliers", Supplier, ctx, since=since)
+    def fetch_suppliers(
+        self, ctx: Context, since: datetime | None
+    ) -> AsyncIterator[Supplier | Unreadable]:
+        return self._stream_or_unreadable("fetch_suppliers", Supplier, ctx, since=since)
 
-    def fetch_orders(self, ctx: Context, since: datetime | None) -> AsyncIterator[Order]:
-        return self._stream("fetch_orders", Order, ctx, since=since)
+    def fetch_orders(
+        self, ctx: Context, since: datetime | None
+    ) -> AsyncIterator[Order | Unreadable]:
+        return self._stream_or_unreadable("fetch_orders", Order, ctx, since=since)
 
     def fetch_purchase_orders(
         self, ctx: Context, since: datetime | None
-    ) -> AsyncIterator[PurchaseOrder]:
-        return self._stream("fetch_purchase_orders", PurchaseOrder, ctx, since=since)
+    ) -> AsyncIterator[PurchaseOrder | Unreadable]:
+        return self._stream_or_unreadable("fetch_purchase_orders", PurchaseOrder, ctx, since=since)
 
     async def report_delivery(self, ctx: Context, delivery: Delivery) -> str:
         return str(await self._await("report_delivery", ctx, delivery=delivery))

@@ -54,7 +54,7 @@ from erpsync.errors import AuthenticationLost, RecordRejected, TransientError
 from erpsync.flows import EVENTS, INBOUND, FlowOptions, RunContext, run_flow
 from erpsync.hookspecs import PluginInfo, WriteResult, hookimpl
 from erpsync.http import ASGIApp, mount
-from erpsync.models import Event, Flow, Record, StockBalance
+from erpsync.models import Event, Flow, Record, StockBalance, Unreadable
 from erpsync.plugins import Erp, PluginRegistry, Wms, discover
 from erpsync.state import DiskState, RunRecord
 
@@ -227,7 +227,14 @@ class _Harness:
 
         async def body(ctx: RunContext) -> list[Record]:
             erp = self.erp()
-            return [r async for r in spec.read(erp, ctx.for_plugin(erp.name), since)]
+            records: list[Record] = []
+            async for record in spec.read(erp, ctx.for_plugin(erp.name), since):
+                assert not isinstance(record, Unreadable), (
+                    f"the plugin could not read {flow.value} {record.key()} that its own "
+                    f"simulator holds: {record.message}"
+                )
+                records.append(record)
+            return records
 
         return self.run(body)
 

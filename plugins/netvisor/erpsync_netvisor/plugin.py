@@ -29,6 +29,7 @@ from erpsync.models import (
     Order,
     PurchaseOrder,
     Receipt,
+    Unreadable,
 )
 from erpsync.secrets import Secret
 
@@ -164,6 +165,17 @@ def _mapped(what: str, key: str | None, convert: Callable[..., R], *args: object
         raise VendorError(f"{VENDOR} sent {what} {key!r} that cannot be read: {error}") from error
 
 
+def _readable(what: str, key: str | None, convert: Callable[..., R],
+              *args: object) -> R | Unreadable:
+    """``convert(*args)``, or :class:`Unreadable` naming the record and what cannot be read:
+    one bad record is dead-lettered by the core while the rest of the read goes on."""
+    try:
+        return convert(*args)
+    except (ValueError, KeyError, TypeError) as error:
+        return Unreadable(record_key=key or "?",
+                          message=f"{VENDOR} sent {what} {key!r} that cannot be read: {error}")
+
+
 def _local_date(moment: datetime, settings: NetvisorSettings) -> date:
     return moment.astimezone(ZoneInfo(settings.timezone)).date()
 
@@ -179,7 +191,7 @@ async def check_connection(ctx: Context, settings: NetvisorSettings) -> None:
 @hookimpl
 async def fetch_articles(
     ctx: Context, settings: NetvisorSettings, since: datetime | None
-) -> AsyncIterator[Article]:
+) -> AsyncIterator[Article | Unreadable]:
     client = await _client(ctx, settings)
     listed = {product.key: product for product in await client.product_list(since)}
     seen: set[str] = set()
@@ -192,9 +204,12 @@ async def fetch_articles(
             codes.update(_codes(await client.products(missing, published_only=False)))
         for product in products:
             key = mapping.text(product, "ProductBaseInformation/NetvisorKey")
-            article = _mapped("product", key, mapping.to_article, product,
-                              listed.get(key or ""), codes)
-            if article.article_number not in seen:
+            code = mapping.text(product, "ProductBaseInformation/ProductCode") or key
+            article = _readable("product", code, mapping.to_article, product,
+                                listed.get(key or ""), codes)
+            if isinstance(article, Unreadable):
+                yield article
+            elif article.article_number not in seen:
                 seen.add(article.article_number)
                 yield article
     ctx.log.debug("%s: read %d products since %s", VENDOR, len(seen), since)
@@ -213,7 +228,7 @@ def _codes(products: list[Element]) -> dict[str, str]:
 @hookimpl
 async def fetch_orders(
     ctx: Context, settings: NetvisorSettings, since: datetime | None
-) -> AsyncIterator[Order]:
+) -> AsyncIterator[Order | Unreadable]:
     client = await _client(ctx, settings)
     seen: set[str] = set()
     for batch in mapping.batches(await client.order_keys(since), settings.order_batch_size):
@@ -223,8 +238,11 @@ async def fetch_orders(
         cards = await client.customer_cards(customers) if customers else {}
         for element in orders:
             key = mapping.text(element, "SalesInvoiceNetvisorKey")
-            order = _mapped("order", key, mapping.to_order, element, cards, ctx.log)
-            if order.order_number not in seen:
+            number = mapping.text(element, "SalesInvoiceNumber") or key
+            order = _readable("order", number, mapping.to_order, element, cards, ctx.log)
+            if isinstance(order, Unreadable):
+                yield order
+            elif order.order_number not in seen:
                 seen.add(order.order_number)
                 yield order
     ctx.log.debug("%s: read %d orders since %s", VENDOR, len(seen), since)
@@ -233,7 +251,7 @@ async def fetch_orders(
 @hookimpl
 async def fetch_purchase_orders(
     ctx: Context, settings: NetvisorSettings, since: datetime | None
-) -> AsyncIterator[PurchaseOrder]:
+) -> AsyncIterator[PurchaseOrder | Unreadable]:
     client = await _client(ctx, settings)
     seen: set[str] = set()
     keys = await client.purchase_order_keys(since)
@@ -244,8 +262,12 @@ async def fetch_purchase_orders(
             if status not in (None, "senttovendor") or not _mapped(
                     "purchase order", key, mapping.has_undelivered_rows, element):
                 continue
-            purchase_order = _mapped("purchase order", key, mapping.to_purchase_order, element)
-            if purchase_order.order_number not in seen:
+            number = mapping.text(element, "OrderNumber") or key
+            purchase_order = _readable("purchase order", number, mapping.to_purchase_order,
+                                       element)
+            if isinstance(purchase_order, Unreadable):
+                yield purchase_order
+            elif purchase_order.order_number not in seen:
                 seen.add(purchase_order.order_number)
                 yield purchase_order
     ctx.log.debug("%s: read %d purchase orders since %s", VENDOR, len(seen), since)
