@@ -43,3 +43,13 @@ def typecheck(session: nox.Session) -> None:
     _install(session, "mypy")
     session.run("mypy")
     session.run("mypy", "tests/fakes/erpsync_fake_erp", "tests/fakes/erpsync_fake_wms")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmarks against the simulators over loopback HTTP; writes docs/benchmarks.md
+    (`nox -s bench -- --quick` for small sizes). Not part of CI: it measures, it asserts
+    nothing."""
+    measured = ["plugins/netvisor", "plugins/ongoing_wms"]  # the plugins benchmarks/ drives
+    session.install("-e", ".[sandbox]", *(arg for p in measured for arg in ("-e", f"{p}[sandbox]")))
+    session.run("python", "-m", "benchmarks.run", *session.posargs)

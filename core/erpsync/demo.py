@@ -41,7 +41,8 @@ from erpsync.runner import Runner
 from erpsync.secrets import RedactingFilter
 from erpsync.state import DiskState, RunRecord
 
-__all__ = ["DemoCompany", "DemoResult", "choose", "run_demo"]
+__all__ = ["DemoCompany", "DemoResult", "LoopbackServer", "choose", "run_demo", "served",
+           "settings_toml"]
 
 OWNER = "demo"
 INBOUND = (Flow.ARTICLES, Flow.SUPPLIERS, Flow.ORDERS, Flow.PURCHASE_ORDERS)
@@ -77,7 +78,7 @@ def choose(registry: PluginRegistry, role: str, name: str | None) -> str:
     return candidates[0]
 
 
-class _Server:
+class LoopbackServer:
     """One ASGI app served by uvicorn on a free loopback port, in a thread of its own."""
 
     def __init__(self, app: Any) -> None:
@@ -113,8 +114,8 @@ class _Server:
 
 
 @contextlib.contextmanager
-def _served(*apps: Any) -> Iterator[list[_Server]]:
-    servers = [_Server(app) for app in apps]
+def served(*apps: Any) -> Iterator[list[LoopbackServer]]:
+    servers = [LoopbackServer(app) for app in apps]
     try:
         for server in servers:
             server.start()
@@ -143,7 +144,7 @@ def _toml_value(value: Any) -> str:
     return f'"{text}"'
 
 
-def _settings_toml(folder: Path, role: str, settings: dict[str, Any], port: int) -> str:
+def settings_toml(folder: Path, role: str, settings: dict[str, Any], port: int) -> str:
     """The plugin's settings as TOML, pointing at the loopback server; each secret goes to a
     file only the user can read, referenced as production configs reference them."""
     lines = []
@@ -241,11 +242,11 @@ def run_demo(
     logger.setLevel(logging.INFO)
     logger.propagate = False
     try:
-        with _served(erp_sandbox.app, wms_sandbox.app) as (erp_server, wms_server):
+        with served(erp_sandbox.app, wms_sandbox.app) as (erp_server, wms_server):
             path = _write_config(
                 folder, erp, wms,
-                _settings_toml(folder, "erp", erp_sandbox.settings(), erp_server.port),
-                _settings_toml(folder, "wms", wms_sandbox.settings(), wms_server.port))
+                settings_toml(folder, "erp", erp_sandbox.settings(), erp_server.port),
+                settings_toml(folder, "wms", wms_sandbox.settings(), wms_server.port))
             config = load_config(path, registry)
             state = DiskState(config.state_dir)
             try:

@@ -25,7 +25,7 @@ from erpsync_netvisor.sandbox import (
 from erpsync_ongoing_wms.sandbox import OngoingSandbox
 from pydantic import SecretStr
 
-from erpsync.demo import _local, _Server, _toml_value
+from erpsync.demo import LoopbackServer, _local, _toml_value
 from erpsync.models import Flow
 from erpsync.plugins import PluginRegistry, discover
 
@@ -163,7 +163,7 @@ class World:
     folder: Path
     nv: NetvisorSandbox
     wms: OngoingSandbox
-    servers: list[_Server]
+    servers: list[LoopbackServer]
     config: Path
     env: dict[str, str]
     secrets: dict[str, str]
@@ -301,7 +301,7 @@ def make_world(folder: Path, *, extra_nv: str = "", extra_wms: str = "",
     wms = wms or OngoingSandbox()
     orders, pos = seed(nv) if seeded else ([], [])
     chaos = Chaos(nv.app), Chaos(wms.app)
-    servers = [_Server(chaos[0]), _Server(chaos[1])] if serve else []
+    servers = [LoopbackServer(chaos[0]), LoopbackServer(chaos[1])] if serve else []
     for server in servers:
         server.start()
     ports = [server.port for server in servers] if serve else [None, None]
