@@ -69,6 +69,7 @@ import functools
 import ipaddress
 import logging
 import re
+import ssl
 import time
 import weakref
 from collections import deque
@@ -108,6 +109,13 @@ __all__ = [
 ]
 
 log = logging.getLogger("erpsync.http")
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every client: building one loads the CA bundle, which
+    costs tens of milliseconds of CPU, and every goods owner makes new clients each cycle."""
+    return httpx.create_ssl_context()
 
 
 def check_base_url(value: str, *, example: str) -> str:
@@ -420,6 +428,7 @@ class HttpClient:
             auth=auth,
             timeout=httpx.Timeout(timeout),
             transport=transport,
+            verify=_ssl_context(),
         )
 
     async def __aenter__(self) -> Self:
