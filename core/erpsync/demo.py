@@ -38,26 +38,16 @@ from erpsync.flows import FlowOptions
 from erpsync.models import Flow
 from erpsync.plugins import PluginRegistry
 from erpsync.runner import Runner
+from erpsync.sandbox import DemoCompany
 from erpsync.secrets import RedactingFilter
 from erpsync.state import DiskState, RunRecord
 
-__all__ = ["DemoCompany", "DemoResult", "LoopbackServer", "choose", "run_demo", "served",
+__all__ = ["DemoResult", "LoopbackServer", "choose", "run_demo", "served",
            "settings_toml"]
 
 OWNER = "demo"
 INBOUND = (Flow.ARTICLES, Flow.SUPPLIERS, Flow.ORDERS, Flow.PURCHASE_ORDERS)
 RETURN = (Flow.DELIVERIES, Flow.RECEIPTS, Flow.STOCK, Flow.ADJUSTMENTS)
-
-
-@dataclass
-class DemoCompany:
-    """What an ERP simulator's ``populate_demo()`` created, for the demo to play with."""
-
-    articles: list[str]
-    orders: dict[str, dict[str, Decimal]]
-    """Order key -> the ERP's line key -> ordered quantity."""
-    purchase_orders: dict[str, dict[str, Decimal]]
-    """Purchase order key -> the ERP's row key -> advised quantity."""
 
 
 @dataclass

@@ -257,7 +257,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from erpsync.demo import DemoCompany
 from erpsync.http import ASGIApp
 from erpsync.models import (
     Delivery,
@@ -269,6 +268,7 @@ from erpsync.models import (
     Receipt,
     ReceiptRow,
 )
+from erpsync.sandbox import DemoCompany
 
 __all__ = [
     "DEFAULT_EVENT_TYPES",

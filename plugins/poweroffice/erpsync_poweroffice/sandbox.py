@@ -214,9 +214,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from erpsync.demo import DemoCompany
 from erpsync.http import ASGIApp
 from erpsync.models import Event, Flow
+from erpsync.sandbox import DemoCompany
 
 __all__ = [
     "BASE_URL",

@@ -98,7 +98,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from erpsync.demo import DemoCompany
 from erpsync.models import (
     Delivery,
     DeliveryLine,
@@ -109,6 +108,7 @@ from erpsync.models import (
     Receipt,
     ReceiptRow,
 )
+from erpsync.sandbox import DemoCompany
 
 __all__ = ["DEFAULT_API_KEY", "MAX_PAGE_SIZE", "ConformanceSandbox", "FakeErp", "Number"]
 

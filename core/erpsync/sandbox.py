@@ -1,0 +1,24 @@
+"""What a plugin's vendor simulator hands the core, beside its ASGI app and settings.
+
+Simulators are plugin code (``sandbox.py`` of each plugin, returned by the ``sandbox`` hook);
+the few shapes they share with the core live here, in a module that imports nothing else of
+erpsync, so that a simulator never pulls in the runner or the flows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+__all__ = ["DemoCompany"]
+
+
+@dataclass
+class DemoCompany:
+    """What an ERP simulator's ``populate_demo()`` created, for the demo to play with."""
+
+    articles: list[str]
+    orders: dict[str, dict[str, Decimal]]
+    """Order key -> the ERP's line key -> ordered quantity."""
+    purchase_orders: dict[str, dict[str, Decimal]]
+    """Purchase order key -> the ERP's row key -> advised quantity."""
