@@ -25,8 +25,8 @@ from erpsync_poweroffice.sandbox import (
 )
 
 from erpsync.conformance import ErpSandbox
-from erpsync.demo import DemoCompany
 from erpsync.models import Flow
+from erpsync.sandbox import DemoCompany
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DEMO = "/Demo"
