@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -47,9 +49,13 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The benchmarks against the simulators over loopback HTTP; writes docs/benchmarks.md
-    (`nox -s bench -- --quick` for small sizes). Not part of CI: it measures, it asserts
-    nothing."""
+    """The fault-injection suite's counts and the benchmarks against the simulators over
+    loopback HTTP, written to docs/benchmarks.md (`nox -s bench -- --quick` for small sizes).
+    Not part of CI: it measures, it asserts nothing."""
     measured = ["plugins/netvisor", "plugins/ongoing_wms"]  # the plugins benchmarks/ drives
+    _install(session)  # the fault suite's counts go into the same report
     session.install("-e", ".[sandbox]", *(arg for p in measured for arg in ("-e", f"{p}[sandbox]")))
-    session.run("python", "-m", "benchmarks.run", *session.posargs)
+    counts = Path(session.create_tmp()) / "faults.json"
+    session.run("pytest", "tests/faults", "-q", "-p", "no:cacheprovider",
+                env={"ERPSYNC_FAULT_SUMMARY": str(counts)})
+    session.run("python", "-m", "benchmarks.run", "--faults", str(counts), *session.posargs)

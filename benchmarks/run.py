@@ -718,6 +718,23 @@ to it as erpsync's own part.
     return "\n".join(out) + "\n"
 
 
+def fault_section(counts: dict[str, int]) -> str:
+    """The fault-injection suite's counts (tests/faults, run by ``nox -s bench`` first)."""
+    return (
+        "\n## Fault-injection suite\n\n"
+        "`tests/faults/` (part of `nox -s tests`) kills real `erpsync` processes with SIGKILL at "
+        "ten points of a run, makes both simulators answer 429, 5xx, time out, drop the "
+        "connection or send truncated and malformed bodies, feeds unreadable and over-long "
+        "records and Nordic names, breaks the state directory (read-only, full, corrupted) and "
+        "checks secrets everywhere; each faulty run is compared with a fault-free one on both "
+        "simulators. Counts of the run that preceded this report:\n\n"
+        "| tests passed | tests failed | faults injected | runs | records read | "
+        "duplicates found | records lost |\n|---|---|---|---|---|---|---|\n"
+        f"| {counts['passed']} | {counts['failed']} | {counts['faults']} | {counts['runs']} | "
+        f"{counts['records']} | {counts['duplicates']} | {counts['lost']} |\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (a minute or two)")
@@ -725,6 +742,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", type=Path, help="also keep the raw figures (a pickle)")
     parser.add_argument("--render", type=Path,
                         help="write the report from figures kept with --save; measure nothing")
+    parser.add_argument("--faults", type=Path,
+                        help="the fault-injection suite's counts (JSON) to add to the report")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     started = time.monotonic()
@@ -741,6 +760,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.save:
             args.save.write_bytes(pickle.dumps(kept))
     text = report(kept)
+    if args.faults is not None:
+        text += fault_section(json.loads(args.faults.read_text(encoding="utf-8")))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text, encoding="utf-8")
     say(f"written {args.output}")

@@ -3,6 +3,8 @@ records lost), written at the end of the test session."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +61,10 @@ def world(tmp_path: Path) -> Iterator[World]:
         served.close()
 
 
+SUMMARY_ENV = "ERPSYNC_FAULT_SUMMARY"
+"""A file to write the counts to as JSON (``nox -s bench`` puts them into docs/benchmarks.md)."""
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if TALLY.runs == 0:
         return
@@ -66,6 +72,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.write_line(
         f"faults injected: {TALLY.faults}, runs: {TALLY.runs}, records read: {TALLY.records}, "
         f"duplicates found: {TALLY.duplicates}, records lost: {TALLY.lost}")
+    target = os.environ.get(SUMMARY_ENV)
+    if target:
+        stats = terminalreporter.stats
+        Path(target).write_text(json.dumps({
+            "faults": TALLY.faults, "runs": TALLY.runs, "records": TALLY.records,
+            "duplicates": TALLY.duplicates, "lost": TALLY.lost,
+            "passed": len(stats.get("passed", [])), "failed": len(stats.get("failed", [])),
+        }), encoding="utf-8")
 
 
 @pytest.fixture
