@@ -32,15 +32,30 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from erpsync.errors import ConfigError, ConfigProblem, PluginError
 from erpsync.models import Flow
 from erpsync.plugins import PluginRegistry
 
-__all__ = ["Config", "GoodsOwner", "load_config"]
+__all__ = ["Config", "GoodsOwner", "TimeZoneName", "load_config"]
+
+
+def _time_zone(value: str) -> str:
+    value = value.strip()
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}: give an IANA name such as "
+                         "Europe/Helsinki") from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
+"""A plugin setting naming a time zone (IANA, e.g. ``Europe/Oslo``), checked when loaded."""
 
 
 class _PluginRef(BaseModel):
