@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import gzip
 import itertools
 import logging
 import re
 import time
 import uuid
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,6 +30,7 @@ from erpsync.http import (
     HttpClient,
     RateLimit,
     count_requests,
+    iter_xml,
     mount,
     parse_json,
     parse_xml,
@@ -564,10 +567,27 @@ async def test_parse_xml_reads_xml() -> None:
     assert root.findtext("A") == "ä"
 
 
+Parse = Callable[[httpx.Response], Any]
+
+
+def _last_of_iter_xml(response: httpx.Response) -> Any:
+    """iter_xml's reading of a document whose root is ``r`` (or anything): its last element."""
+    found = None
+    for element in iter_xml(response, ["r", "Root", "lolz"]):
+        found = copy.deepcopy(element)  # iter_xml empties an element once the next is asked for
+    return found
+
+
+@pytest.fixture(params=[parse_xml, _last_of_iter_xml], ids=["parse_xml", "iter_xml"])
+def parse(request: pytest.FixtureRequest) -> Parse:
+    """Both XML readers refuse the same documents in the same way."""
+    return request.param  # type: ignore[no-any-return]
+
+
 @pytest.mark.parametrize("body", ["", "<Root><A></Root>", "not xml", "<?xml version='1.0'?>"])
-async def test_parse_xml_refuses_malformed_documents(body: str) -> None:
+async def test_parse_xml_refuses_malformed_documents(body: str, parse: Parse) -> None:
     with pytest.raises(ResponseInvalid, match="acme GET /api/articles"):
-        parse_xml(await fetch(body))
+        parse(await fetch(body))
 
 
 BILLION_LAUGHS = """<?xml version="1.0"?>
@@ -585,26 +605,26 @@ BILLION_LAUGHS = """<?xml version="1.0"?>
 <lolz>&lol9;</lolz>"""
 
 
-async def test_parse_xml_does_not_expand_billion_laughs() -> None:
+async def test_parse_xml_does_not_expand_billion_laughs(parse: Parse) -> None:
     started = time.monotonic()
     with pytest.raises(ResponseInvalid) as caught:
-        parse_xml(await fetch(BILLION_LAUGHS))
+        parse(await fetch(BILLION_LAUGHS))
     assert "lollollol" not in str(caught.value)
     assert time.monotonic() - started < 1.0
 
 
-async def test_parse_xml_refuses_internal_entities() -> None:
+async def test_parse_xml_refuses_internal_entities(parse: Parse) -> None:
     document = '<!DOCTYPE r [<!ENTITY e "expanded">]><r>&e;</r>'
     with pytest.raises(ResponseInvalid, match="declares entities"):
-        parse_xml(await fetch(document))
+        parse(await fetch(document))
 
 
-async def test_parse_xml_accepts_a_doctype_without_entities() -> None:
-    root = parse_xml(await fetch('<!DOCTYPE r SYSTEM "http://vendor.test/r.dtd"><r>plain</r>'))
+async def test_parse_xml_accepts_a_doctype_without_entities(parse: Parse) -> None:
+    root = parse(await fetch('<!DOCTYPE r SYSTEM "http://vendor.test/r.dtd"><r>plain</r>'))
     assert root.text == "plain"
 
 
-async def test_parse_xml_does_not_read_external_entities(tmp_path: Path) -> None:
+async def test_parse_xml_does_not_read_external_entities(tmp_path: Path, parse: Parse) -> None:
     secret_file = tmp_path / "passwd"
     secret_file.write_text("root:x:0:0:TOPSECRET")
     document = (
@@ -612,26 +632,56 @@ async def test_parse_xml_does_not_read_external_entities(tmp_path: Path) -> None
         "<r>&xxe;</r>"
     )
     with pytest.raises(ResponseInvalid) as caught:
-        parse_xml(await fetch(document))
+        parse(await fetch(document))
     assert "TOPSECRET" not in str(caught.value)
 
 
-async def test_parse_xml_does_not_load_external_dtds(tmp_path: Path) -> None:
+async def test_parse_xml_does_not_load_external_dtds(tmp_path: Path, parse: Parse) -> None:
     dtd = tmp_path / "evil.dtd"
     dtd.write_text('<!ENTITY secret "TOPSECRET">')
     document = f'<?xml version="1.0"?><!DOCTYPE r SYSTEM "{dtd.as_uri()}"><r>&secret;</r>'
     with pytest.raises(ResponseInvalid, match="does not declare") as caught:
-        parse_xml(await fetch(document))
+        parse(await fetch(document))
     assert "TOPSECRET" not in str(caught.value)
 
 
-async def test_parse_xml_refuses_parameter_entities(tmp_path: Path) -> None:
+async def test_parse_xml_refuses_parameter_entities(tmp_path: Path, parse: Parse) -> None:
     secret_file = tmp_path / "passwd"
     secret_file.write_text("TOPSECRET")
     document = f'<!DOCTYPE r [<!ENTITY % p SYSTEM "{secret_file.as_uri()}"> %p;]><r>plain</r>'
     with pytest.raises(ResponseInvalid, match="entities") as caught:
-        parse_xml(await fetch(document))
+        parse(await fetch(document))
     assert "TOPSECRET" not in str(caught.value)
+
+
+async def test_iter_xml_yields_each_element_whole_and_drops_those_done() -> None:
+    items = "".join(f"<Item><Key>{n}</Key><Name>Nimi {n} ä</Name></Item>" for n in range(5))
+    response = await fetch(f"<Root><Status>OK</Status><List>{items}</List></Root>")
+    seen = []
+    for element in iter_xml(response, ["Status", "Item"]):
+        seen.append((element.tag, element.findtext("Key"), element.findtext("Name")))
+        if element.tag == "Item":  # at most the one before is left, and emptied
+            previous = element.getprevious()
+            assert previous is None or (len(previous) == 0 and previous.getprevious() is None)
+    assert seen == [("Status", None, None)] + [("Item", str(n), f"Nimi {n} ä") for n in range(5)]
+
+
+async def test_iter_xml_refuses_a_body_that_breaks_off_after_some_elements() -> None:
+    response = await fetch("<Root><Item>1</Item><Item>2</Item><Item>")
+    elements = iter_xml(response, ["Item"])
+    seen = [next(elements).text, next(elements).text]
+    with pytest.raises(ResponseInvalid, match="not well-formed"):
+        next(elements)
+    assert seen == ["1", "2"]
+
+
+async def test_the_body_cap_can_be_raised_for_one_call() -> None:
+    vendor = Vendor([(200, "a" * 1001, {}), (200, "a" * 1001, {})])
+    async with client_for(vendor, max_body_bytes=1000) as client:
+        response = await client.get("/big", max_body_bytes=2000)
+        with pytest.raises(ResponseInvalid, match="exceeds 1000 bytes"):
+            await client.get("/big")
+    assert len(response.content) == 1001
 
 
 def test_parsers_work_on_responses_not_made_by_the_client() -> None:

@@ -43,7 +43,8 @@ What :meth:`HttpClient.request` does for every call:
   many attempts were made and whether the request may have reached the vendor
   (``maybe_sent``). 500 is not retried: vendors answer validation errors with it too.
 - **A body size cap.** The body is streamed and at most ``max_body_bytes`` (decoded) bytes are
-  read; a longer one raises :class:`~erpsync.errors.ResponseInvalid`. The response returned is
+  read (the client's cap, or the call's own); a longer one raises
+  :class:`~erpsync.errors.ResponseInvalid`. The response returned is
   fully read, so ``.content``, ``.text`` and ``.json()`` work.
 - **Counting.** ``client.stats`` counts this client's attempts; :func:`count_requests` counts
   the attempts of every client used inside a block (the flows report requests per run with it).
@@ -53,7 +54,8 @@ What :meth:`HttpClient.request` does for every call:
 
 Vendor answers are untrusted input: :func:`parse_json` and :func:`parse_xml` turn a body that
 cannot be read into :class:`~erpsync.errors.ResponseInvalid` naming the call, and
-:func:`parse_xml` never loads a DTD, never reaches the network and never expands an entity.
+:func:`parse_xml` never loads a DTD, never reaches the network and never expands an entity;
+:func:`iter_xml` reads a long XML list the same way one element at a time.
 
 :func:`mount` connects clients to an in-process ASGI app (a vendor simulator) instead of the
 network, for tests and ``erpsync demo``.
@@ -66,6 +68,7 @@ import contextlib
 import contextvars
 import email.utils
 import functools
+import io
 import ipaddress
 import logging
 import re
@@ -77,6 +80,7 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Collection,
     Iterator,
     Mapping,
     MutableMapping,
@@ -102,6 +106,7 @@ __all__ = [
     "RequestStats",
     "check_base_url",
     "count_requests",
+    "iter_xml",
     "mount",
     "parse_json",
     "parse_xml",
@@ -342,6 +347,7 @@ class RequestOptions(TypedDict, total=False):
     data: Mapping[str, Any] | None
     headers: Mapping[str, str] | None
     idempotent: bool | None
+    max_body_bytes: int | None
 
 
 class _Retry(Exception):
@@ -371,6 +377,13 @@ class _Call:
     """``vendor METHOD /path`` with secrets masked: for messages and log lines."""
     idempotent: bool
     build: Callable[[], httpx.Request]
+    first: httpx.Request | None = None
+    """The request of the first attempt, built once to name the call (later attempts build
+    their own, so that the client's auth signs each afresh)."""
+    replay: _Retry | None = None
+    """The first attempt's failure, handed to the retry loop as its own first outcome."""
+    max_body_bytes: int = 0
+    """The body cap of this call."""
     maybe_sent: bool = False
     attempts: int = 0
 
@@ -477,10 +490,13 @@ class HttpClient:
         data: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
+        max_body_bytes: int | None = None,
     ) -> httpx.Response:
         """Send a request, paced and retried; return the vendor's fully read response.
 
         ``url`` is relative to the base URL (or absolute). ``idempotent`` defaults by method.
+        ``max_body_bytes`` replaces the client's cap for this call (an answer the vendor does
+        not page, such as a whole catalogue in one list).
         Headers that must change on every attempt (timestamps, nonces, signatures) belong in
         the client's ``httpx.Auth``, which runs on every attempt; ``headers`` are sent as given.
 
@@ -501,22 +517,31 @@ class HttpClient:
             data=data,
             headers=headers,
         )
-        path = build().url.path
+        first = build()
         call = _Call(
             method=method,
-            where=f"{self.vendor} {method} {redact(path)}",
+            where=f"{self.vendor} {method} {redact(first.url.path)}",
             idempotent=method in _IDEMPOTENT if idempotent is None else idempotent,
             build=build,
+            first=first,
+            max_body_bytes=self._max_body_bytes if max_body_bytes is None else max_body_bytes,
         )
-        retrying = tenacity.AsyncRetrying(
-            sleep=_retry_sleep,
-            stop=tenacity.stop_after_attempt(self._max_attempts),
-            wait=self._wait,
-            retry=tenacity.retry_if_exception_type(_Retry),
-            before_sleep=functools.partial(self._before_retry, call),
-            retry_error_callback=functools.partial(self._give_up, call),
-        )
+        if call.max_body_bytes < 0:
+            raise ValueError("max_body_bytes must not be negative")
         try:
+            try:
+                # Most calls succeed at once: the retry loop is set up only for those that don't.
+                return await self._attempt(call)
+            except _Retry as error:
+                call.replay = error
+            retrying = tenacity.AsyncRetrying(
+                sleep=_retry_sleep,
+                stop=tenacity.stop_after_attempt(self._max_attempts),
+                wait=self._wait,
+                retry=tenacity.retry_if_exception_type(_Retry),
+                before_sleep=functools.partial(self._before_retry, call),
+                retry_error_callback=functools.partial(self._give_up, call),
+            )
             response: httpx.Response = await retrying(self._attempt, call)
         except TransientError:
             _bump(self.stats, "errors")
@@ -526,8 +551,11 @@ class HttpClient:
     # -- one attempt --
 
     async def _attempt(self, call: _Call) -> httpx.Response:
+        if call.replay is not None:  # the retry loop's first outcome: the attempt made already
+            error, call.replay = call.replay, None
+            raise error
         call.attempts += 1
-        request = call.build()
+        request, call.first = call.first or call.build(), None
         if self._pacer is None:
             return await self._send(call, request)
         async with self._pacer.turn():
@@ -594,7 +622,7 @@ class HttpClient:
     async def _exchange(self, call: _Call, request: httpx.Request) -> httpx.Response:
         """Send ``request`` and read at most ``max_body_bytes`` of the answer."""
         response = await self._client.send(request, stream=True)
-        limit = self._max_body_bytes
+        limit = call.max_body_bytes
         body = bytearray()
         try:
             async for chunk in response.aiter_bytes():
@@ -705,27 +733,64 @@ def parse_xml(response: httpx.Response) -> etree._Element:
     Raises:
         ResponseInvalid: the body is not well-formed XML or uses entities.
     """
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-    )
+    parser = etree.XMLParser(**_SAFE_XML)
     try:
         root = etree.fromstring(response.content, parser)
     except (etree.XMLSyntaxError, ValueError) as error:
         raise _invalid(response, f"the body is not well-formed XML ({error})") from error
     if root is None:
         raise _invalid(response, "the body holds no XML element")
-    docinfo = root.getroottree().docinfo
-    if docinfo.doctype:  # without a DTD an entity reference is a syntax error already
+    _refuse_entities(response, root)
+    return root
+
+
+_SAFE_XML: dict[str, bool] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": False,
+}
+"""libxml2's options for vendor XML: no DTD, no network, no entity expansion, limits on."""
+
+
+def _refuse_entities(response: httpx.Response, element: etree._Element) -> None:
+    """Refuse ``element``'s document if it declares entities, or ``element`` if it refers to
+    one (without a DTD an entity reference is a syntax error already)."""
+    docinfo = element.getroottree().docinfo
+    if docinfo.doctype:
         dtd = docinfo.internalDTD
         if dtd is not None and any(True for _ in dtd.iterentities()):
             raise _invalid(response, "the XML declares entities, which are refused")
-        if any(True for _ in root.iter(etree.Entity)):
+        if any(True for _ in element.iter(etree.Entity)):
             raise _invalid(response, "the XML refers to entities it does not declare")
-    return root
+
+
+def iter_xml(response: httpx.Response, tags: Collection[str]) -> Iterator[etree._Element]:
+    """The elements named ``tags`` in ``response``'s XML body, in document order, each whole
+    (its children parsed), parsed as safely as :func:`parse_xml` does.
+
+    For a long list the vendor sends in one answer: once the next element is asked for, an
+    element is emptied and the elements before it are dropped from the tree, so the parsed
+    list is never held whole (the body itself is, by the response). Keep what you need of an
+    element before asking for the next.
+
+    Raises:
+        ResponseInvalid: the body is not well-formed XML or uses entities (possibly after some
+            elements were yielded).
+    """
+    events = etree.iterparse(io.BytesIO(response.content), events=("end",), tag=tuple(tags),
+                             **_SAFE_XML)
+    try:
+        for _, element in events:
+            _refuse_entities(response, element)
+            yield element
+            element.clear(keep_tail=False)
+            parent = element.getparent()
+            while parent is not None and element.getprevious() is not None:
+                del parent[0]
+    except (etree.XMLSyntaxError, ValueError) as error:
+        raise _invalid(response, f"the body is not well-formed XML ({error})") from error
 
 
 _DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
