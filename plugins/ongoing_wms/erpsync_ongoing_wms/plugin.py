@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from erpsync.errors import RecordRejected
 from erpsync.hookspecs import Context, PluginInfo, WriteResult, hookimpl
 from erpsync.http import check_base_url
 from erpsync.models import (
@@ -58,7 +59,10 @@ class OngoingSettings(BaseModel):
     editable_order_statuses: Statuses = frozenset({150, 200})
     """Order statuses in which an order may still be updated or cancelled: 150 Error and
     200 Open ("The goods owner is creating the order"); from 300 Released "the warehouse
-    operators may begin picking" (https://docs.ongoingwarehouse.com/manuals/statuses)."""
+    operators may begin picking" (https://docs.ongoingwarehouse.com/manuals/statuses).
+    Ongoing itself refuses a change to a started order; when it refuses a write, an order in
+    any other status is reported as skipped (the warehouse has it), not as a rejected record.
+    A cancellation is sent only in these statuses."""
     cancelled_order_statuses: Statuses = frozenset({1000})
     """1000 Cancelled: an order the ERP cancelled that is already here needs nothing more."""
     delivered_order_statuses: Statuses = Field(default=frozenset({450, 500}), min_length=1)
@@ -67,7 +71,7 @@ class OngoingSettings(BaseModel):
     editable_purchase_order_statuses: Statuses = frozenset({100})
     """100 Notified: nothing has arrived yet (``GET /purchaseOrders/statuses`` in the vendor's
     examples: 100 Notified, 200 Arrival space, 300 Inbound, 400 Deflection, 500 Received,
-    900 Cancelled)."""
+    900 Cancelled). A refused write to a purchase order in any other status is skipped."""
     complete_purchase_order_statuses: Statuses = Field(default=frozenset({400, 500}),
                                                        min_length=1)
     """400 Deflection, 500 Received: the warehouse closed the purchase order (seed 002)."""
@@ -152,26 +156,42 @@ async def upsert_article(ctx: Context, settings: OngoingSettings, article: Artic
 async def upsert_order(ctx: Context, settings: OngoingSettings, order: Order) -> WriteResult:
     client = await _client(ctx, settings)
     number = order.order_number
-    existing = await client.find_order(number)
-    if existing is not None:
-        status = mapping.order_status(existing)
-        wms_id = mapping.order_id(existing)
-        if order.cancelled and status[0] in settings.cancelled_order_statuses:
-            return WriteResult(outcome="written", wms_key=str(wms_id))
-        if status[0] not in settings.editable_order_statuses:
-            return _skipped("order", number, status, settings.editable_order_statuses)
-        if order.cancelled:
-            await client.cancel_order(wms_id, key=number)
-            ctx.log.info("%s: order %s cancelled", VENDOR, number)
-            return WriteResult(outcome="written", wms_key=str(wms_id))
-    elif order.cancelled:
-        ctx.log.info("%s: order %s was cancelled before it reached the warehouse", VENDOR, number)
-        return WriteResult(outcome="written")
+    if order.cancelled:
+        return await _cancel_order(ctx, settings, client, number)
     body = mapping.order_body(order, goods_owner_id=settings.goods_owner_id,
                               today=_now().date())
-    answer = await client.put_order(body, key=number)
+    try:
+        answer = await client.put_order(body, key=number)
+    except RecordRejected:
+        # Ongoing refuses a change once the warehouse has started on the order (C4 of the
+        # simulator: "you are not allowed to update an order after the warehouse has started
+        # working on it"). The write goes first and the status is read only on a refusal, so
+        # that an order costs one request, not a look-up and a write.
+        existing = await client.find_order(number)
+        if existing is not None:
+            status = mapping.order_status(existing)
+            if status[0] not in settings.editable_order_statuses:
+                return _skipped("order", number, status, settings.editable_order_statuses)
+        raise
     ctx.log.debug("%s: order %s: %s", VENDOR, number, answer.get("message"))
     return WriteResult(outcome="written", wms_key=_id(answer, "orderId"))
+
+
+async def _cancel_order(ctx: Context, settings: OngoingSettings, client: OngoingClient,
+                        number: str) -> WriteResult:
+    existing = await client.find_order(number)
+    if existing is None:
+        ctx.log.info("%s: order %s was cancelled before it reached the warehouse", VENDOR, number)
+        return WriteResult(outcome="written")
+    status = mapping.order_status(existing)
+    wms_id = mapping.order_id(existing)
+    if status[0] in settings.cancelled_order_statuses:
+        return WriteResult(outcome="written", wms_key=str(wms_id))
+    if status[0] not in settings.editable_order_statuses:
+        return _skipped("order", number, status, settings.editable_order_statuses)
+    await client.cancel_order(wms_id, key=number)
+    ctx.log.info("%s: order %s cancelled", VENDOR, number)
+    return WriteResult(outcome="written", wms_key=str(wms_id))
 
 
 @hookimpl
@@ -180,14 +200,18 @@ async def upsert_purchase_order(
 ) -> WriteResult:
     client = await _client(ctx, settings)
     number = purchase_order.order_number
-    existing = await client.find_purchase_order(number)
-    if existing is not None:
-        status = mapping.purchase_order_status(existing)
-        if status[0] not in settings.editable_purchase_order_statuses:
-            return _skipped("purchase order", number, status,
-                            settings.editable_purchase_order_statuses)
     body = mapping.purchase_order_body(purchase_order, goods_owner_id=settings.goods_owner_id)
-    answer = await client.put_purchase_order(body, key=number)
+    try:
+        answer = await client.put_purchase_order(body, key=number)
+    except RecordRejected:
+        # As for orders: a refused write is looked at, a written one costs no look-up.
+        existing = await client.find_purchase_order(number)
+        if existing is not None:
+            status = mapping.purchase_order_status(existing)
+            if status[0] not in settings.editable_purchase_order_statuses:
+                return _skipped("purchase order", number, status,
+                                settings.editable_purchase_order_statuses)
+        raise
     ctx.log.debug("%s: purchase order %s: %s", VENDOR, number, answer.get("message"))
     return WriteResult(outcome="written", wms_key=_id(answer, "purchaseOrderId"))
 

@@ -202,6 +202,18 @@ async def test_orders_are_upserted_and_skipped_once_started(
     assert wms.sent(Flow.ORDERS, "SO-1")["orderRemark"] == "changed"
 
 
+async def test_a_written_order_or_purchase_order_costs_one_request(
+    wms: OngoingSandbox, ctx: StubContext
+) -> None:
+    settings = await _seed(wms, ctx)
+    before = len(wms.requests)
+    await plugin.upsert_order(ctx, settings, _order())
+    await plugin.upsert_order(ctx, settings, _order(comment="changed"))
+    await plugin.upsert_purchase_order(ctx, settings, _purchase_order())
+    assert [(r.method, r.path) for r in wms.requests[before:]] == [
+        ("PUT", "/orders"), ("PUT", "/orders"), ("PUT", "/purchaseOrders")]
+
+
 async def test_a_cancelled_order_is_cancelled_while_open(
     wms: OngoingSandbox, ctx: StubContext
 ) -> None:
