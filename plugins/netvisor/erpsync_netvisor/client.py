@@ -52,7 +52,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
@@ -68,7 +68,7 @@ from erpsync.errors import (
     TransientError,
     VendorError,
 )
-from erpsync.http import HttpClient, RateLimit, parse_xml
+from erpsync.http import HttpClient, RateLimit, iter_xml, parse_xml
 
 from . import mapping
 from .mapping import CustomerCard, Element, ListedProduct, OrderState
@@ -114,6 +114,10 @@ resources to allow in Netvisor (company menu => Rights of interface resources)."
 
 PRODUCT_ID_LIST_MAX = 400
 """getproduct.nv ``idlist``: "max. 400 IDs"."""
+PRODUCT_LIST_MAX_BYTES = 256_000_000
+"""The body cap of a productlist.nv answer. It is not paged: the whole catalogue comes in one
+answer, about 350 bytes a product (the simulator's answers), so 100,000 products are ~35 MB,
+beyond the client's usual cap; this one leaves room for some 700,000 products."""
 ORDER_KEY_LIST_MAX = 500
 """getorder.nv (as getsalesinvoice.nv) ``netvisorkeylist``: max. 500 identifiers."""
 CUSTOMER_ID_LIST_MAX = 500
@@ -358,6 +362,27 @@ def read(
         f"(HTTP {status})", maybe_sent=write, status=status)
 
 
+def read_list(response: httpx.Response, tag: str, *, resource: str, action: str
+              ) -> Iterator[Element]:
+    """The ``tag`` elements of an ``OK`` answer one at a time (:func:`erpsync.http.iter_xml`:
+    a long list is never held parsed whole); any other answer raised as :func:`read` raises it.
+
+    Netvisor's answers begin with their ``ResponseStatus``, so it is read before the list."""
+    if response.status_code < 500:
+        readable = _readable(response)
+        elements = iter_xml(readable, ("ResponseStatus", tag))
+        try:
+            first = next(elements, None)
+        except ResponseInvalid:
+            first = None  # read() below says what is wrong with the body
+        if first is not None and first.tag == "ResponseStatus" and [
+                (el.text or "").strip().upper() for el in first.findall("Status")][:1] == [_OK]:
+            yield from elements
+            return
+    # An error answer raises here; an OK one that does not begin with its status is read whole.
+    yield from read(response, resource=resource, action=action).iter(tag)
+
+
 # --- the client ----------------------------------------------------------------------------
 
 
@@ -416,8 +441,11 @@ class NetvisorClient:
         params = {"published": "1", "unpublished": "0", "deleted": "0"}
         if since is not None:
             params["changedsince"] = netvisor_time(since, self.zone)
-        root = await self.get("productlist.nv", params, action="read the product list")
-        return mapping.listed_products(root)
+        response = await self._http.get(_path("productlist.nv", params),
+                                        max_body_bytes=PRODUCT_LIST_MAX_BYTES)
+        elements = read_list(response, "Product", resource="productlist.nv",
+                             action="read the product list")
+        return list(mapping.listed_products(elements))
 
     async def products(self, keys: Sequence[str], *, published_only: bool = True
                        ) -> list[Element]:

@@ -174,6 +174,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import sys
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -388,17 +389,17 @@ class ListedProduct:
     group_name: str | None
 
 
-def listed_products(root: Element) -> list[ListedProduct]:
-    """``ProductList/Product`` of a productlist.nv answer."""
-    return [
-        ListedProduct(
-            key=_required(product, "NetvisorKey", "productlist.nv Product"),
-            group_id=text(product, "ProductGroupID"),
-            group_name=text(product, "ProductGroupDescription"),
-        )
-        for product in root.iter("Product")
-        if product.find("NetvisorKey") is not None
-    ]
+def listed_products(products: Iterable[Element]) -> Iterator[ListedProduct]:
+    """The ``ProductList/Product`` elements of a productlist.nv answer, each read before the
+    next is taken (they may come one at a time from :func:`erpsync.http.iter_xml`)."""
+    for product in products:
+        if product.find("NetvisorKey") is not None:
+            group = text(product, "ProductGroupDescription")
+            yield ListedProduct(
+                key=_required(product, "NetvisorKey", "productlist.nv Product"),
+                group_id=text(product, "ProductGroupID"),
+                group_name=sys.intern(group) if group else group,  # a few groups, many products
+            )
 
 
 def product_elements(root: Element) -> list[Element]:

@@ -331,6 +331,31 @@ async def test_an_answer_in_iso_8859_15_without_a_charset_is_read() -> None:
     assert product.group_name == "Säilykkeet"
 
 
+async def test_a_product_list_larger_than_the_usual_body_cap_is_read() -> None:
+    count = 80_000  # about 21 MB: over the HttpClient's usual 20 MB cap
+    products = "".join(f"<Product><NetvisorKey>{n}</NetvisorKey><ProductCode>P-{n:06d}"
+                       f"</ProductCode><Name>Tuote {n} äöå ja vähän pidempi nimi</Name>"
+                       f"<ProductGroupID>7</ProductGroupID><ProductGroupDescription>Kahvit"
+                       f"</ProductGroupDescription><UnitPrice>12,50</UnitPrice></Product>"
+                       for n in range(count))
+    body = ok(f"<ProductList>{products}</ProductList>")
+    assert len(body.encode()) > 20_000_000
+    client = client_with(lambda request: xml_response(body))
+    listed = await client.product_list(None)
+    await client.aclose()
+    assert [p.key for p in listed] == [str(n) for n in range(count)]
+    assert {p.group_name for p in listed} == {"Kahvit"}
+
+
+async def test_a_failed_product_list_is_raised_as_its_error() -> None:
+    client = client_with(lambda request: xml_response(failed(
+        "SERVICE_ACCESS_ERROR :: Service error. The company has blocked access to the api "
+        "resource: productlist.nv")))
+    with pytest.raises(AuthenticationLost, match=r"productlist\.nv"):
+        await client.product_list(None)
+    await client.aclose()
+
+
 def test_change_time_filters_are_netvisor_local_time_one_second_early() -> None:
     since = datetime(2024, 7, 1, 12, 0, 0, 500000, tzinfo=UTC)
     assert nv.netvisor_time(since, ZoneInfo("Europe/Helsinki")) == "2024-07-01T14:59:59"

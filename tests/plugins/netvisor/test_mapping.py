@@ -101,7 +101,7 @@ PRODUCT = """
 
 
 def article(extra_codes: dict[str, str] | None = None) -> Article:
-    listed = {p.key: p for p in mapping.listed_products(xml(PRODUCT_LIST))}
+    listed = {p.key: p for p in mapping.listed_products(xml(PRODUCT_LIST).iter("Product"))}
     (product,) = mapping.product_elements(xml(f"<Products>{PRODUCT}</Products>"))
     codes = {"170": "SUODATIN", "171": "MITTA"} if extra_codes is None else extra_codes
     return mapping.to_article(product, listed["165"], codes)
