@@ -10,7 +10,7 @@ unreported one is returned however old it is. Inventory adjustments are read fro
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -134,6 +134,18 @@ def _skipped(what: str, number: str, status: tuple[int, str], allowed: frozenset
     )
 
 
+async def _started(what: str, number: str, find: Callable[[str], Awaitable[mapping.Json | None]],
+                   status_of: Callable[[mapping.Json], tuple[int, str]],
+                   editable: frozenset[int]) -> WriteResult | None:
+    """After Ongoing refused a write: "skipped" if the record is in a status the warehouse
+    works in (so the refusal was the warehouse's), else None (the record was at fault)."""
+    existing = await find(number)
+    if existing is None:
+        return None
+    status = status_of(existing)
+    return None if status[0] in editable else _skipped(what, number, status, editable)
+
+
 @hookimpl
 async def check_connection(ctx: Context, settings: OngoingSettings) -> None:
     await (await _client(ctx, settings)).ping()
@@ -167,12 +179,11 @@ async def upsert_order(ctx: Context, settings: OngoingSettings, order: Order) ->
         # simulator: "you are not allowed to update an order after the warehouse has started
         # working on it"). The write goes first and the status is read only on a refusal, so
         # that an order costs one request, not a look-up and a write.
-        existing = await client.find_order(number)
-        if existing is not None:
-            status = mapping.order_status(existing)
-            if status[0] not in settings.editable_order_statuses:
-                return _skipped("order", number, status, settings.editable_order_statuses)
-        raise
+        started = await _started("order", number, client.find_order, mapping.order_status,
+                                 settings.editable_order_statuses)
+        if started is None:
+            raise
+        return started
     ctx.log.debug("%s: order %s: %s", VENDOR, number, answer.get("message"))
     return WriteResult(outcome="written", wms_key=_id(answer, "orderId"))
 
@@ -205,13 +216,12 @@ async def upsert_purchase_order(
         answer = await client.put_purchase_order(body, key=number)
     except RecordRejected:
         # As for orders: a refused write is looked at, a written one costs no look-up.
-        existing = await client.find_purchase_order(number)
-        if existing is not None:
-            status = mapping.purchase_order_status(existing)
-            if status[0] not in settings.editable_purchase_order_statuses:
-                return _skipped("purchase order", number, status,
-                                settings.editable_purchase_order_statuses)
-        raise
+        started = await _started("purchase order", number, client.find_purchase_order,
+                                 mapping.purchase_order_status,
+                                 settings.editable_purchase_order_statuses)
+        if started is None:
+            raise
+        return started
     ctx.log.debug("%s: purchase order %s: %s", VENDOR, number, answer.get("message"))
     return WriteResult(outcome="written", wms_key=_id(answer, "purchaseOrderId"))
 
