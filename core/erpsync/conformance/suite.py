@@ -298,16 +298,20 @@ class _CaptureAll(logging.Handler):
 
 @contextmanager
 def _capture_logs() -> Iterator[_CaptureAll]:
+    """Every record at every level, on the root logger and on ``erpsync``'s own (which the
+    CLI or a host application may have set to a higher level or to not propagate)."""
     handler = _CaptureAll()
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
+    loggers = [logging.getLogger(), logging.getLogger("erpsync")]
+    old_levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
     try:
         yield handler
     finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
+        for logger, level in zip(loggers, old_levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
 
 
 def _for_flows(*flows: Flow) -> Callable[[Callable[..., None]], Callable[..., None]]:
