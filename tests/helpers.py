@@ -52,6 +52,9 @@ class Site:
     interval_minutes: float = 15
     flows: tuple[Flow, ...] | None = None
     enabled: bool = True
+    client_id: str | None = None
+    """Set: the ERP is reached with OAuth (``erpsync authorize``), not the API key."""
+    client_secret_env: str = ""
 
     @property
     def api_key(self) -> str:
@@ -86,6 +89,8 @@ class Harness:
         self._config: Config | None = None
         self._registry: PluginRegistry | None = None
         self._runner: Runner | None = None
+        self.extra_toml: list[str] = []
+        """Lines written at the end of the config (a ``[notify]`` table)."""
         monkeypatch.setattr(http, "_retry_sleep", _no_sleep)
 
     @classmethod
@@ -112,8 +117,10 @@ class Harness:
         interval_minutes: float = 15,
         flows: Collection[Flow] | None = None,
         enabled: bool = True,
+        oauth: bool = False,
     ) -> Site:
-        """A new goods owner with an empty ERP sandbox and an empty warehouse."""
+        """A new goods owner with an empty ERP sandbox and an empty warehouse; with ``oauth``
+        the ERP is reached through its OAuth server (no tokens stored yet)."""
         erp = FakeErp(api_key=f"{owner_id}-erp-key-5e1f0c2a")
         base_url = f"https://{owner_id}-erp.test"
         self._stack.enter_context(http.mount(base_url, erp.app))
@@ -126,6 +133,11 @@ class Harness:
                     None if flows is None else tuple(flows), enabled)
         self.set_env(site.key_env, site.api_key)
         self.set_env(site.password_env, site.password)
+        if oauth:
+            site.client_id = f"{owner_id}-client"
+            site.client_secret_env = f"{prefix}_ERP_CLIENT_SECRET"
+            erp.oauth.clients = {site.client_id: f"{owner_id}-client-secret-3d9a71"}
+            self.set_env(site.client_secret_env, erp.oauth.clients[site.client_id])
         self.sites[owner_id] = site
         return site
 
@@ -148,11 +160,14 @@ class Harness:
                 lines.append("flows = [" + ", ".join(f'"{f.value}"' for f in site.flows) + "]")
             lines += ["[goods_owners.erp]", 'plugin = "fake_erp"',
                       "[goods_owners.erp.settings]", f'base_url = "{site.base_url}"',
-                      f'api_key = {{ env = "{site.key_env}" }}', f"page_size = {site.page_size}",
+                      (f'api_key = {{ env = "{site.key_env}" }}' if site.client_id is None
+                       else f'client_id = "{site.client_id}"\n'
+                            f'client_secret = {{ env = "{site.client_secret_env}" }}'),
+                      f"page_size = {site.page_size}",
                       "[goods_owners.wms]", 'plugin = "fake_wms"',
                       "[goods_owners.wms.settings]", f'warehouse = "{site.warehouse_name}"',
                       f'password = {{ env = "{site.password_env}" }}', ""]
-        self.config_path.write_text("\n".join(lines), encoding="utf-8")
+        self.config_path.write_text("\n".join([*lines, *self.extra_toml, ""]), encoding="utf-8")
         return self.config_path
 
     def load(self, *, concurrency: int = 4, overlap_seconds: float = 300) -> Runner:

@@ -361,6 +361,7 @@ def test_retry_sends_dead_letters_again(cli: Cli, acme: Site) -> None:
     ("serve", "on its interval"),
     ("status", "dead letters"),
     ("retry", "Send dead letters again"),
+    ("authorize", "consent in a browser"),
     ("version", "version"),
 ])
 def test_every_command_says_what_it_does(cli: Cli, command: str, says: str) -> None:
@@ -372,7 +373,7 @@ def test_every_command_says_what_it_does(cli: Cli, command: str, says: str) -> N
 def test_help_lists_the_commands(cli: Cli) -> None:
     result = cli.invoke("--help", config=False)
     assert result.exit_code == 0
-    for command in ("plugins", "check", "run", "serve", "status", "retry"):
+    for command in ("plugins", "check", "run", "serve", "status", "retry", "authorize"):
         assert lines_with(result.stdout, f" {command} ")
 
 

@@ -85,6 +85,12 @@ def test_a_name_claimed_twice_loads_neither(make_dist: MakeDist) -> None:
          "does not implement the describe hook"),
         (erp_module("odd", "\n@hookimpl\nasync def push_stock(ctx, settings, stock):\n"
                            "    return []\n"), "invalid hook"),
+        (erp_module("odd", "\n@hookimpl\ndef authorization_url(settings, redirect_uri, state):\n"
+                           "    return 'https://erp.example/consent'\n"),
+         "implements authorization_url but not complete_authorization"),
+        (erp_module("odd", "\n@hookimpl\nasync def complete_authorization(ctx, settings, code,"
+                           " redirect_uri):\n    return None\n"),
+         "implements complete_authorization but not authorization_url"),
     ],
 )
 def test_a_plugin_breaking_the_contract_is_refused_by_name(
@@ -148,3 +154,52 @@ async def fetch_articles(ctx, settings, since):
     with pytest.raises(PluginError, match="fetch_articles yielded dict, expected Article"):
         async for _ in erp.fetch_articles(object(), datetime.now(UTC)):  # type: ignore[arg-type]
             pass
+
+
+CONSENT = """
+@hookimpl
+def authorization_url(settings, redirect_uri, state):
+    return f"https://erp.example/consent?redirect_uri={redirect_uri}&state={state}"
+
+@hookimpl
+async def complete_authorization(ctx, settings, code, redirect_uri):
+    ctx.credentials("oauth").save({"code": code, "redirect_uri": redirect_uri})
+"""
+
+
+async def test_the_consent_hooks_reach_only_the_chosen_plugin(make_dist: MakeDist) -> None:
+    make_dist("consent", {"consent_erp": erp_module("consent", CONSENT),
+                          "plain_erp": erp_module("plain")},
+              {"consent": "consent_erp", "plain": "plain_erp"})
+    registry = discover(select={"consent", "plain"})
+    assert registry.failures == []
+    erp = registry.erp("consent", registry.get("consent").validate_settings({}))
+    plain = registry.erp("plain", registry.get("plain").validate_settings({}))
+    assert erp.can_authorize and not plain.can_authorize
+    assert erp.authorization_url("http://127.0.0.1:1/callback", "s") == (
+        "https://erp.example/consent?redirect_uri=http://127.0.0.1:1/callback&state=s")
+    assert plain.authorization_url("http://127.0.0.1:1/callback", "s") is None
+    saved: list[dict[str, str]] = []
+
+    class Store:
+        def save(self, data: dict[str, str]) -> None:
+            saved.append(data)
+
+    class Ctx:
+        goods_owner = "o"
+
+        def credentials(self, name: str) -> Store:
+            return Store()
+
+    await erp.complete_authorization(Ctx(), "the-code", "http://127.0.0.1:1/callback")  # type: ignore[arg-type]
+    assert saved == [{"code": "the-code", "redirect_uri": "http://127.0.0.1:1/callback"}]
+    with pytest.raises(PluginError, match="does not implement complete_authorization"):
+        await plain.complete_authorization(Ctx(), "x", "y")  # type: ignore[arg-type]
+
+
+def test_a_plugin_built_for_the_previous_minor_version_still_loads(make_dist: MakeDist) -> None:
+    code = erp_module("older").replace('version="2.3.4",', 'version="1", hookspec_version="1.0",')
+    make_dist("older", {"older_erp": code}, {"older": "older_erp"})
+    registry = discover(select={"older"})
+    assert registry.failures == []
+    assert registry.get("older").info.hookspec_version == "1.0"

@@ -1,4 +1,5 @@
-"""The command line: ``erpsync plugins | check | run --once | serve | status | retry | demo``.
+"""The command line: ``erpsync plugins | check | run --once | serve | status | retry | authorize
+| demo``.
 
 Every command reads the config named by ``--config`` (or ``$ERPSYNC_CONFIG``, default
 ``erpsync.toml``). Errors are one clear line and exit status 1 (2 for a usage error); ``--debug``
@@ -8,15 +9,23 @@ shows the traceback too. No command prints a secret.
 from __future__ import annotations
 
 import asyncio
+import hmac
+import html
+import http.server
 import logging
 import os
+import queue
+import secrets
 import signal
 import sys
+import threading
+import webbrowser
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, NoReturn
+from urllib.parse import parse_qsl, urlsplit
 
 import typer
 from rich.console import Console
@@ -28,7 +37,7 @@ from erpsync.config import Config, GoodsOwner, load_config
 from erpsync.errors import ConfigError, ErpsyncError
 from erpsync.flows import RunContext, retry_dead_letter
 from erpsync.models import Flow
-from erpsync.plugins import PluginRegistry, discover
+from erpsync.plugins import Erp, PluginRegistry, discover
 from erpsync.runner import Runner
 from erpsync.secrets import RedactingFilter, redact
 from erpsync.state import DiskState, RunRecord
@@ -356,6 +365,166 @@ async def _retry(
         finally:
             await ctx.aclose()
     return sent, kept
+
+
+# --- authorize: the OAuth consent on a loopback callback --------------------------------------
+
+
+class _CallbackServer(http.server.HTTPServer):
+    """Receives the vendor's redirect on ``/callback`` (RFC 8252 §7.3,
+    https://datatracker.ietf.org/doc/html/rfc8252#section-7.3: a loopback redirect URI on a
+    port of the client's choosing) and answers once the code was exchanged."""
+
+    def __init__(self, port: int, state: str) -> None:
+        super().__init__(("127.0.0.1", port), _CallbackHandler)
+        self.state = state
+        self.answers: queue.Queue[dict[str, str]] = queue.Queue()
+        """What the consent page redirected with (the state already checked)."""
+        self.outcome: queue.Queue[tuple[bool, str]] = queue.Queue()
+        """What the browser is told at last: success, and the sentence to show."""
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.serve_forever, name="authorize-callback",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join(timeout=5)
+        self.server_close()
+
+
+class _CallbackHandler(http.server.BaseHTTPRequestHandler):
+    server: _CallbackServer
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        if parts.path != "/callback":
+            self._page(404, "Not found", "This is erpsync's authorisation callback only.")
+            return
+        query = dict(parse_qsl(parts.query))
+        # RFC 6749 §10.12: the state ties the redirect to this command's request (CSRF).
+        if not hmac.compare_digest(query.get("state", "").encode(), self.server.state.encode()):
+            self._page(400, "Not this authorisation",
+                       "The state of this redirect does not match the consent erpsync asked "
+                       "for. Start again with the URL erpsync printed.")
+            return
+        self.server.answers.put(query)
+        try:
+            done, sentence = self.server.outcome.get(timeout=120)
+        except queue.Empty:
+            done, sentence = False, "erpsync did not finish in time; see its terminal."
+        self._page(200 if done else 400, "Authorised" if done else "Not authorised", sentence)
+
+    def _page(self, status: int, title: str, sentence: str) -> None:
+        body = (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>erpsync: "
+                f"{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>"
+                f"<p>{html.escape(sentence)}</p></body></html>").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Silent: the request line holds the authorisation code."""
+
+
+@app.command()
+def authorize(
+    goods_owner: Annotated[str, typer.Argument(help="The goods owner to authorise.")],
+    no_browser: Annotated[bool, typer.Option(
+        "--no-browser", help="Only print the consent URL; do not open a browser.")] = False,
+    port: Annotated[int, typer.Option(
+        "--port", min=0, max=65535,
+        help="The loopback port of the callback (default: any free port).")] = 0,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", min=1, help="Seconds to wait for the consent.")] = 600,
+) -> None:
+    """Let the goods owner's ERP plugin reach the ERP: consent in a browser (OAuth), also
+    after "needs re-authorisation"."""
+    with _errors():
+        registry, config = _load()
+        owner = config.owner(goods_owner)
+        erp = registry.erp(owner.erp_plugin, owner.erp_settings)
+        if not erp.can_authorize:
+            _fail(f"goods owner {owner.id}: the ERP plugin {erp.name!r} has no consent flow; it "
+                  "takes its credentials from the config: fix them there, then run `erpsync "
+                  f"check --connect` and `erpsync run --once --goods-owner {owner.id}`")
+        state = secrets.token_urlsafe(24)
+        try:
+            server = _CallbackServer(port, state)
+        except OSError as error:
+            _fail(f"cannot listen on 127.0.0.1:{port} for the callback ({error.strerror}): "
+                  "give another --port, or leave it out for any free one")
+        try:
+            _consent(erp, owner, config, server, state, no_browser=no_browser, timeout=timeout)
+        finally:
+            server.stop()
+
+
+def _consent(erp: Erp, owner: GoodsOwner, config: Config, server: _CallbackServer, state: str,
+             *, no_browser: bool, timeout: float) -> None:
+    redirect_uri = f"http://127.0.0.1:{server.server_address[1]}/callback"
+    url = erp.authorization_url(redirect_uri, state)
+    if url is None:
+        _fail(f"goods owner {owner.id}: the settings of ERP plugin {erp.name!r} need no "
+              "consent in a browser (its credentials come from the config)")
+    server.start()
+    out.print(f"To let erpsync reach {erp.name} for goods owner {owner.id}, open this URL and "
+              "give consent:", highlight=False, soft_wrap=True, markup=False)
+    out.print(url, highlight=False, soft_wrap=True, markup=False)
+    out.print(f"Waiting for the answer on {redirect_uri} ...", highlight=False, soft_wrap=True,
+              markup=False)
+    if not no_browser:
+        webbrowser.open(url)
+    try:
+        answer = server.answers.get(timeout=timeout)
+    except queue.Empty:
+        _fail(f"no answer from the consent page within {timeout:g} s: run `erpsync authorize "
+              f"{owner.id}` again")
+    if "error" in answer:
+        refusal = answer["error"] + (f": {answer['error_description']}"
+                                     if answer.get("error_description") else "")
+        server.outcome.put((False, f"The ERP did not authorise erpsync ({refusal})."))
+        _fail(f"goods owner {owner.id}: the consent page answered {refusal}")
+    code = answer.get("code")
+    if not code:
+        server.outcome.put((False, "The redirect carried no authorisation code."))
+        _fail(f"goods owner {owner.id}: the consent page's redirect carried no code")
+    try:
+        cleared = asyncio.run(_complete(erp, owner, config, code, redirect_uri))
+    except ErpsyncError as error:
+        server.outcome.put((False, f"erpsync could not complete the authorisation: "
+                                   f"{redact(error.message)}"))
+        raise
+    except BaseException:
+        server.outcome.put((False, "erpsync could not complete the authorisation."))
+        raise
+    server.outcome.put((True, "erpsync is authorised. You can close this window."))
+    out.print(f"[green]✓[/] {owner.id}: authorised; {erp.name} credentials stored"
+              + ("; the 'needs re-authorisation' status is cleared" if cleared else ""),
+              highlight=False, soft_wrap=True)
+
+
+async def _complete(
+    erp: Erp, owner: GoodsOwner, config: Config, code: str, redirect_uri: str
+) -> bool:
+    """Exchange the code; clear the goods owner's status. True if there was one."""
+    state = DiskState(config.state_dir)
+    ctx = RunContext(owner.id, state)
+    try:
+        await erp.complete_authorization(ctx.for_plugin(erp.name), code, redirect_uri)
+        async with state.lock(f"owner:{owner.id}"):
+            cleared = state.get_owner_status(owner.id) is not None
+            state.set_owner_status(owner.id, None)
+        return cleared
+    finally:
+        await ctx.aclose()
+        state.close()
 
 
 @app.command()

@@ -22,6 +22,17 @@
     [goods_owners.wms.settings]
     password = { file = "/run/credentials/erpsync/acme-wms" }
 
+    [notify]                       # optional: who hears when a goods owner must re-authorise
+    webhook_url = "https://hooks.example.com/erpsync"     # or { env = "..." } if it is secret
+    [notify.email]
+    host = "smtp.example.com"
+    port = 587
+    from = "erpsync@example.com"
+    to = ["ops@example.com"]
+    username = { env = "SMTP_USER" }                      # secrets by reference
+    password = { env = "SMTP_PASSWORD" }
+    starttls = true
+
 :func:`load_config` reports every problem at once, each naming the file, the goods owner and
 the field, with the fix; it never echoes a value (a misplaced secret must not be printed).
 """
@@ -33,15 +44,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from erpsync.errors import ConfigError, ConfigProblem, PluginError
+from erpsync.http import check_base_url
 from erpsync.models import Flow
 from erpsync.plugins import PluginRegistry
+from erpsync.secrets import Secret, resolve_secret
 
-__all__ = ["Config", "GoodsOwner", "TimeZoneName", "load_config"]
+__all__ = ["Config", "EmailSettings", "GoodsOwner", "NotifySettings", "TimeZoneName",
+           "load_config"]
 
 
 def _time_zone(value: str) -> str:
@@ -56,6 +79,65 @@ def _time_zone(value: str) -> str:
 
 TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
 """A plugin setting naming a time zone (IANA, e.g. ``Europe/Oslo``), checked when loaded."""
+
+
+def _webhook_url(value: object) -> str:
+    """A webhook URL, given plainly or, since it often carries a token, by secret reference."""
+    if isinstance(value, dict):
+        value = resolve_secret(value).get_secret_value()
+    if not isinstance(value, str):
+        raise ValueError('give a URL such as "https://hooks.example.com/erpsync", or a '
+                         'reference { env = "VARIABLE" }')
+    parts = urlsplit(value.strip())
+    if parts.username or parts.password:
+        raise ValueError("give the URL without user and password")
+    origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else value
+    check_base_url(origin, example="https://hooks.example.com/erpsync")
+    return value.strip()
+
+
+def _address(value: str) -> str:
+    value = value.strip()
+    local, at, domain = value.rpartition("@")
+    if not at or not local or "." not in domain or any(c in value for c in " ,;<>\r\n"):
+        raise ValueError("not an e-mail address: give one such as ops@example.com")
+    return value
+
+
+Address = Annotated[str, AfterValidator(_address)]
+
+
+class EmailSettings(BaseModel):
+    """``[notify.email]``: an SMTP server and who gets the message."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    sender: Address = Field(alias="from")
+    to: list[Address] = Field(min_length=1)
+    username: Secret | None = None
+    password: Secret | None = None
+    starttls: bool = True
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> EmailSettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("give both username and password, or neither")
+        return self
+
+
+class NotifySettings(BaseModel):
+    """``[notify]``: where a goods owner's "needs re-authorisation" is announced."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    webhook_url: Annotated[str, BeforeValidator(_webhook_url)] | None = None
+    email: EmailSettings | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> NotifySettings:
+        if self.webhook_url is None and self.email is None:
+            raise ValueError("[notify] needs webhook_url, [notify.email], or both")
+        return self
 
 
 class _PluginRef(BaseModel):
@@ -80,6 +162,7 @@ class _ConfigFile(BaseModel):
     concurrency: int = Field(default=8, ge=1, le=1000)
     overlap_seconds: float = Field(default=300, ge=0)
     goods_owners: list[_OwnerFile] = []
+    notify: NotifySettings | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +186,7 @@ class Config:
     concurrency: int
     overlap_seconds: float
     goods_owners: tuple[GoodsOwner, ...]
+    notify: NotifySettings | None = None
 
     def owner(self, owner_id: str) -> GoodsOwner:
         for owner in self.goods_owners:
@@ -125,6 +209,7 @@ _FIXES = {
     "less_than_equal": "give a smaller number",
     "enum": "use one of the values the message lists",
     "url_parsing": "give a full URL such as https://host/path",
+    "too_short": "give at least one value",
 }
 
 
@@ -199,7 +284,8 @@ def load_config(path: str | Path, registry: PluginRegistry) -> Config:
     state_dir = Path(top.state_dir).expanduser()
     if not state_dir.is_absolute():
         state_dir = path.parent / state_dir
-    return Config(path, state_dir, top.concurrency, top.overlap_seconds, tuple(owners))
+    return Config(path, state_dir, top.concurrency, top.overlap_seconds, tuple(owners),
+                  top.notify)
 
 
 def _resolve(

@@ -75,7 +75,9 @@ __all__ = [
     "PluginInfo",
     "Rejection",
     "WriteResult",
+    "authorization_url",
     "check_connection",
+    "complete_authorization",
     "describe",
     "fetch_articles",
     "fetch_deliveries",
@@ -101,8 +103,10 @@ __all__ = [
 ]
 
 PROJECT = "erpsync"
-HOOKSPEC_VERSION = "1.0"
-"""The version of this contract. A plugin states the version it was built for."""
+HOOKSPEC_VERSION = "1.1"
+"""The version of this contract. A plugin states the version it was built for; plugins built
+for any 1.x load (1.1 added the optional :func:`authorization_url` and
+:func:`complete_authorization`)."""
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -218,6 +222,44 @@ async def check_connection(ctx: Context, settings: BaseModel) -> None:
     Used by ``erpsync check --connect``. Makes one cheap read call and nothing else.
 
     :raises AuthenticationLost: the credentials are refused (say what to do in ``action``).
+    :raises TransientError: the vendor cannot be reached now.
+    """
+
+
+# --- ERP: authorisation (OAuth consent) -----------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def authorization_url(settings: BaseModel, redirect_uri: str, state: str) -> str | None:
+    """The vendor's consent page for this goods owner's credential, or None when the plugin's
+    settings need no interactive consent (client credentials).
+
+    Optional, for ERPs whose API access a person grants in a browser (the OAuth
+    authorization code grant). ``erpsync authorize GOODS_OWNER`` shows this URL, receives the
+    vendor's redirect on ``redirect_uri`` (a loopback ``http://127.0.0.1:PORT/callback``),
+    checks ``state`` and hands the code to :func:`complete_authorization`. Put ``redirect_uri``
+    and ``state`` into the URL unchanged (:func:`erpsync.oauth.authorization_url` builds one),
+    with the scopes the goods owner's switched-on flows need. Must not do I/O. The same
+    command re-authorises a goods owner whose credentials were refused, so a plugin that
+    implements it should give :class:`~erpsync.errors.AuthenticationLost` the action
+    ``erpsync authorize GOODS_OWNER``.
+
+    A plugin that implements this hook implements :func:`complete_authorization` too.
+    """
+
+
+@hookspec(firstresult=True)
+async def complete_authorization(
+    ctx: Context, settings: BaseModel, code: str, redirect_uri: str
+) -> None:
+    """Exchange the code the consent page redirected with; store the credential durably.
+
+    Called by ``erpsync authorize`` with the ``code`` of the vendor's redirect and the same
+    ``redirect_uri`` the consent URL named (the vendor compares them). Store the tokens in
+    ``ctx.credentials(...)`` (:class:`erpsync.oauth.RotatingTokens` does both), replacing a
+    dead pair. The core then clears the goods owner's "needs re-authorisation" status.
+
+    :raises AuthenticationLost: the vendor refused the code or the client.
     :raises TransientError: the vendor cannot be reached now.
     """
 

@@ -7,8 +7,9 @@ and validated before use:
 - two distributions claiming one entry-point name: neither is loaded, and both are named;
 - an import error, an implementation of an unknown hook, a hook with unknown arguments, a
   missing or wrong :func:`~erpsync.hookspecs.describe`, a name that differs from the entry
-  point, hooks of the other role, a write-back hook without ``lookup_report``, or a plugin
-  built for another major version of the hook specifications: that plugin is refused;
+  point, hooks of the other role, a write-back hook without ``lookup_report``, one of
+  ``authorization_url`` and ``complete_authorization`` without the other, or a plugin built
+  for another major version of the hook specifications: that plugin is refused;
 - ``ERPSYNC_PLUGINS`` (comma-separated names) limits which plugins load at all.
 
 A pluggy hook call reaches every plugin that implements the hook, but each goods owner uses
@@ -55,6 +56,7 @@ from erpsync.models import (
 )
 
 __all__ = [
+    "AUTHORIZATION_HOOKS",
     "ENTRY_POINT_GROUP",
     "ERP_FLOW_HOOKS",
     "SELECT_ENV",
@@ -95,8 +97,11 @@ WMS_FLOW_HOOKS: dict[Flow, tuple[str, ...]] = {
 """The hooks a WMS plugin implements to offer each flow."""
 
 _COMMON_HOOKS = frozenset({"describe", "check_connection", "sandbox"})
+AUTHORIZATION_HOOKS = ("authorization_url", "complete_authorization")
+"""The hooks of ``erpsync authorize`` (an ERP plugin implements both or neither)."""
 _ROLE_HOOKS = {
-    "erp": frozenset(h for hooks in ERP_FLOW_HOOKS.values() for h in hooks) | _COMMON_HOOKS,
+    "erp": frozenset(h for hooks in ERP_FLOW_HOOKS.values() for h in hooks) | _COMMON_HOOKS
+    | frozenset(AUTHORIZATION_HOOKS),
     "wms": frozenset(h for hooks in WMS_FLOW_HOOKS.values() for h in hooks) | _COMMON_HOOKS,
 }
 _WRITE_BACK = ("report_delivery", "report_receipt", "push_inventory_adjustment")
@@ -243,6 +248,13 @@ class PluginRegistry:
                     f"plugin {name!r} implements {', '.join(lacking)} but not lookup_report, "
                     "which the write-back ledger needs to avoid reporting twice after a crash"
                 )
+        halves = [h for h in AUTHORIZATION_HOOKS if h in hooks]
+        if len(halves) == 1:
+            other = next(h for h in AUTHORIZATION_HOOKS if h not in hooks)
+            raise PluginError(
+                f"plugin {name!r} implements {halves[0]} but not {other}: `erpsync authorize` "
+                "needs both (the consent URL, and the exchange of the code it returns)"
+            )
         table = ERP_FLOW_HOOKS if info.role == "erp" else WMS_FLOW_HOOKS
         flows = tuple(f for f in Flow if all(h in hooks for h in table[f]))
         return LoadedPlugin(name, info, distribution, hooks, flows, obj)
@@ -382,6 +394,27 @@ class _Bound:
 
 class Erp(_Bound):
     """One ERP plugin bound to one goods owner's settings."""
+
+    @property
+    def can_authorize(self) -> bool:
+        """Whether the plugin implements the consent hooks (``erpsync authorize``)."""
+        return all(h in self.plugin.hooks for h in AUTHORIZATION_HOOKS)
+
+    def authorization_url(self, redirect_uri: str, state: str) -> str | None:
+        """The consent page for these settings, or None when they need no consent (also when
+        the plugin has no consent hooks)."""
+        if not self.can_authorize:
+            return None
+        url = self.registry._caller(self.name, "authorization_url")(
+            settings=self.settings, redirect_uri=redirect_uri, state=state)
+        if url is not None and not (isinstance(url, str) and url.startswith(("https://",
+                                                                             "http://"))):
+            raise PluginError(f"plugin {self.name!r}: authorization_url must return an http(s) "
+                              "URL or None")
+        return url
+
+    async def complete_authorization(self, ctx: Context, code: str, redirect_uri: str) -> None:
+        await self._await("complete_authorization", ctx, code=code, redirect_uri=redirect_uri)
 
     def fetch_articles(
         self, ctx: Context, since: datetime | None

@@ -6,9 +6,13 @@ runs each goods owner's cycle on its interval until asked to stop. Both keep the
 - one goods owner's failure never stops another: every flow's outcome is recorded and the next
   flow, and the next goods owner, go on;
 - a goods owner whose credentials were refused stops at once with the status "needs
-  re-authorisation" and is skipped by the schedule until someone runs it by hand
+  re-authorisation" and is skipped by the schedule until someone re-authorises it
+  (``erpsync authorize ID`` when its ERP plugin has a consent flow) or runs it by hand
   (``erpsync run --once --goods-owner ID``) after fixing the credentials: no retry loop against
-  a dead credential;
+  a dead credential. Entering that status (the transition, not every cycle that finds it)
+  sends one notification to the config's ``[notify]`` webhook and e-mail: the goods owner, the
+  message and the command to run. A notification that fails is logged and never breaks the
+  run;
 - at most ``concurrency`` goods owners run at once; the calls of one goods owner are made one
   flow at a time, and two cycles of one goods owner never overlap, even across processes
   (a lock in the state store);
@@ -22,17 +26,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import smtplib
+import ssl
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from urllib.parse import urlsplit
 
-from erpsync.config import Config, GoodsOwner
+from erpsync.config import Config, EmailSettings, GoodsOwner, NotifySettings
 from erpsync.errors import ErpsyncError, StateError
 from erpsync.flows import FlowOptions, RunContext, run_flow
+from erpsync.http import HttpClient
 from erpsync.models import Flow
-from erpsync.plugins import PluginRegistry
+from erpsync.plugins import Erp, PluginRegistry
 from erpsync.state import OwnerStatus, RunRecord, StateStore
 
-__all__ = ["Runner"]
+__all__ = ["Notifier", "Runner", "reauthorisation_action"]
 
 log = logging.getLogger("erpsync.runner")
 
@@ -49,11 +58,108 @@ def _first(errors: BaseExceptionGroup[StateError]) -> StateError:
     return first if isinstance(first, StateError) else _first(first)
 
 
+_PROBE_REDIRECT = "http://127.0.0.1/callback"
+_NOTIFY_TIMEOUT = 15.0
+
+
+def reauthorisation_action(owner_id: str, erp: Erp) -> str:
+    """What a person does for a goods owner whose credentials were refused: ``erpsync
+    authorize OWNER`` when its ERP plugin has a consent flow for these settings, else fix the
+    credentials in the config and run it by hand."""
+    try:
+        consent = erp.authorization_url(_PROBE_REDIRECT, "status") is not None
+    except Exception:  # a broken hook must not hide the status itself
+        log.exception("%s: asking %s for its consent URL failed", owner_id, erp.name)
+        consent = False
+    if consent:
+        return f"erpsync authorize {owner_id}"
+    return f"fix the credentials, then run: erpsync run --once --goods-owner {owner_id}"
+
+
+class Notifier:
+    """Sends "goods owner X needs re-authorisation" to the ``[notify]`` webhook and e-mail.
+
+    :meth:`send` never raises: a notification that cannot be delivered is logged (without
+    the webhook URL, which may carry a token) and the run goes on.
+    """
+
+    def __init__(self, settings: NotifySettings | None) -> None:
+        self.settings = settings
+
+    async def send(self, status: OwnerStatus) -> None:
+        if self.settings is None:
+            return
+        if self.settings.webhook_url is not None:
+            try:
+                await asyncio.wait_for(self._webhook(self.settings.webhook_url, status),
+                                       _NOTIFY_TIMEOUT)
+            except Exception as error:
+                log.warning("%s: the re-authorisation webhook to %s failed: %s",
+                            status.goods_owner, urlsplit(self.settings.webhook_url).hostname,
+                            _reason(error))
+        if self.settings.email is not None:
+            try:
+                await asyncio.wait_for(
+                    asyncio.to_thread(_send_mail, self.settings.email, status),
+                    _NOTIFY_TIMEOUT)
+            except Exception as error:
+                log.warning("%s: the re-authorisation e-mail via %s failed: %s",
+                            status.goods_owner, self.settings.email.host, _reason(error))
+
+    @staticmethod
+    async def _webhook(url: str, status: OwnerStatus) -> None:
+        parts = urlsplit(url)
+        body = {"event": "needs_reauthorisation", "goods_owner": status.goods_owner,
+                "message": status.message, "action": status.action,
+                "since": status.since.isoformat(), "text": _text(status)}
+        async with HttpClient(f"{parts.scheme}://{parts.netloc}", vendor="notify webhook",
+                              max_attempts=3, max_wait=5.0, timeout=10.0) as client:
+            response = await client.post(url, json=body)
+        if not response.is_success:
+            raise RuntimeError(f"HTTP {response.status_code}")
+        log.info("%s: re-authorisation notice sent to the webhook", status.goods_owner)
+
+
+def _text(status: OwnerStatus) -> str:
+    return (f"erpsync: goods owner {status.goods_owner} needs re-authorisation.\n\n"
+            f"{status.message}\n\nTo fix it, run:\n\n    {status.action}\n")
+
+
+def _send_mail(settings: EmailSettings, status: OwnerStatus) -> None:
+    """One message over SMTP (blocking: runs in a thread)."""
+    message = EmailMessage()
+    message["Subject"] = f"erpsync: goods owner {status.goods_owner} needs re-authorisation"
+    message["From"] = settings.sender
+    message["To"] = ", ".join(settings.to)
+    message.set_content(_text(status))
+    with smtplib.SMTP(settings.host, settings.port, timeout=10) as smtp:
+        if settings.starttls:
+            smtp.starttls(context=ssl.create_default_context())
+        if settings.username is not None and settings.password is not None:
+            smtp.login(settings.username.get_secret_value(), settings.password.get_secret_value())
+        smtp.send_message(message)
+    log.info("%s: re-authorisation notice e-mailed to %d recipient(s)", status.goods_owner,
+             len(settings.to))
+
+
+def _reason(error: BaseException) -> str:
+    """Why a notification failed, without the server's words (an SMTP server may echo the
+    user name) and without a URL."""
+    if isinstance(error, ErpsyncError):
+        return type(error).__name__
+    if isinstance(error, smtplib.SMTPResponseException):
+        return f"SMTP {error.smtp_code}"
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    return type(error).__name__ + (f" ({error})" if isinstance(error, RuntimeError) else "")
+
+
 class Runner:
     def __init__(self, config: Config, state: StateStore, registry: PluginRegistry) -> None:
         self.config = config
         self.state = state
         self.registry = registry
+        self.notifier = Notifier(config.notify)
         self.next_run: dict[str, datetime] = {}
 
     def _options(self, **overrides: object) -> FlowOptions:
@@ -77,6 +183,7 @@ class Runner:
         selected = [f for f in owner.flows if flows is None or f in flows]
         runs: list[RunRecord] = []
         async with self.state.lock(f"owner:{owner.id}"):
+            status = self.state.get_owner_status(owner.id)
             ctx = RunContext(owner.id, self.state)
             try:
                 erp = self.registry.erp(owner.erp_plugin, owner.erp_settings)
@@ -99,12 +206,14 @@ class Runner:
                              run.dead_lettered, run.requests,
                              f" ({run.message})" if run.message else "")
                     if run.outcome == "needs_reauthorisation" and not options.dry_run:
-                        self.state.set_owner_status(owner.id, OwnerStatus(
+                        entered = OwnerStatus(
                             goods_owner=owner.id, state="needs_reauthorisation",
                             message=run.message or "credentials refused", since=_now(),
-                            action=f"fix the credentials, then run: erpsync run --once "
-                                   f"--goods-owner {owner.id}",
-                        ))
+                            action=reauthorisation_action(owner.id, erp),
+                        )
+                        self.state.set_owner_status(owner.id, entered)
+                        if status is None:  # the transition only: one notice, not one a cycle
+                            await self.notifier.send(entered)
                         break
                     if run.outcome == "stopped":
                         break

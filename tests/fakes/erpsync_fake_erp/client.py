@@ -3,7 +3,8 @@
 Returns vendor-shaped dicts; :mod:`erpsync_fake_erp.mapping` turns them into canonical records.
 Vendor answers map onto :mod:`erpsync.errors` kinds:
 
-- 401: :class:`~erpsync.errors.AuthenticationLost` (issue a new API key);
+- 401: :class:`~erpsync.errors.AuthenticationLost` (issue a new API key; with OAuth the
+  token is refreshed once first, by :class:`OAuthBearer`);
 - 422: :class:`~erpsync.errors.RecordRejected` with the vendor's message and the business key;
 - 5xx left over by the HTTP layer: :class:`~erpsync.errors.TransientError`;
 - any other 4xx (a 400 means this client sent a bad request): :class:`~erpsync.errors.VendorError`.
@@ -11,7 +12,7 @@ Vendor answers map onto :mod:`erpsync.errors` kinds:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -26,22 +27,49 @@ from erpsync.errors import (
     VendorError,
 )
 from erpsync.http import HttpClient, parse_json
+from erpsync.oauth import RotatingTokens
 
-__all__ = ["VENDOR", "FakeErpClient"]
+__all__ = ["VENDOR", "FakeErpClient", "OAuthBearer"]
 
 VENDOR = "fake-erp"
 NEW_KEY_ACTION = "issue a new API key and set it in the config"
 JsonDict = dict[str, Any]
 
 
-class FakeErpClient:
-    """One connection to the Fake ERP (one per goods owner and cycle)."""
+class OAuthBearer(httpx.Auth):
+    """``Authorization: Bearer`` with an OAuth access token; on a 401 the token is refreshed
+    once (unless another refresher already did) and the request sent again."""
 
-    def __init__(self, base_url: str, api_key: str, *, page_size: int = 50) -> None:
+    def __init__(self, tokens: RotatingTokens) -> None:
+        self._tokens = tokens
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        token = await self._tokens.access_token()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401:
+            token = await self._tokens.after_unauthorized(token)
+            request.headers["Authorization"] = f"Bearer {token}"
+            yield request
+
+
+class FakeErpClient:
+    """One connection to the Fake ERP (one per goods owner and cycle), authenticated by an
+    API key or by OAuth tokens."""
+
+    def __init__(
+        self, base_url: str, api_key: str | None = None, *, tokens: RotatingTokens | None = None,
+        page_size: int = 50,
+    ) -> None:
         self._page_size = page_size
-        self._http = HttpClient(
-            base_url, vendor=VENDOR, headers={"Authorization": f"Bearer {api_key}"}
-        )
+        if tokens is not None:
+            self._http = HttpClient(base_url, vendor=VENDOR, auth=OAuthBearer(tokens))
+        else:
+            self._http = HttpClient(
+                base_url, vendor=VENDOR, headers={"Authorization": f"Bearer {api_key}"}
+            )
 
     async def aclose(self) -> None:
         """Close the connection."""

@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from erpsync import oauth
 from erpsync.errors import RecordRejected, VendorError
 from erpsync.hookspecs import Context, PluginInfo, Rejection, hookimpl
 from erpsync.models import (
@@ -33,14 +34,30 @@ R = TypeVar("R")
 
 
 class FakeErpSettings(BaseModel):
-    """The Fake ERP connection of one goods owner."""
+    """The Fake ERP connection of one goods owner: an API key, or an OAuth client whose
+    tokens ``erpsync authorize`` obtains."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     base_url: str
     """Where the API is served (the sandbox's mount point in tests)."""
-    api_key: Secret
+    api_key: Secret | None = None
+    client_id: str | None = None
+    client_secret: Secret | None = None
     page_size: int = Field(default=50, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> FakeErpSettings:
+        oauth_given = self.client_id is not None or self.client_secret is not None
+        if (self.api_key is None) == (not oauth_given):
+            raise ValueError("give either api_key or client_id and client_secret")
+        if oauth_given and (self.client_id is None or self.client_secret is None):
+            raise ValueError("OAuth needs both client_id and client_secret")
+        return self
+
+    @property
+    def uses_oauth(self) -> bool:
+        return self.client_id is not None
 
 
 @hookimpl
@@ -54,14 +71,54 @@ def describe() -> PluginInfo:
     )
 
 
+def _endpoint(settings: FakeErpSettings) -> oauth.TokenEndpoint:
+    assert settings.client_id is not None and settings.client_secret is not None
+    return oauth.TokenEndpoint(f"{settings.base_url}/oauth/token", settings.client_id,
+                               settings.client_secret.get_secret_value(), VENDOR)
+
+
+async def _tokens(ctx: Context, settings: FakeErpSettings) -> oauth.RotatingTokens:
+    async def connect() -> oauth.RotatingTokens:
+        return oauth.RotatingTokens(ctx.credentials("oauth"), _endpoint(settings),
+                                    action=f"erpsync authorize {ctx.goods_owner}")
+
+    return await ctx.resource("fake_erp.tokens", connect)
+
+
 async def _client(ctx: Context, settings: FakeErpSettings) -> FakeErpClient:
     # Named after the plugin: the ERP and WMS plugins of a goods owner share one context.
     async def connect() -> FakeErpClient:
+        if settings.uses_oauth:
+            return FakeErpClient(settings.base_url, tokens=await _tokens(ctx, settings),
+                                 page_size=settings.page_size)
+        assert settings.api_key is not None
         return FakeErpClient(
             settings.base_url, settings.api_key.get_secret_value(), page_size=settings.page_size
         )
 
     return await ctx.resource("fake_erp.client", connect)
+
+
+# --- authorisation (OAuth consent) ----------------------------------------------------------
+
+
+@hookimpl
+def authorization_url(settings: FakeErpSettings, redirect_uri: str, state: str) -> str | None:
+    if not settings.uses_oauth:
+        return None  # an API key needs no consent
+    assert settings.client_id is not None
+    return oauth.authorization_url(f"{settings.base_url}/oauth/authorize",
+                                   client_id=settings.client_id, redirect_uri=redirect_uri,
+                                   scopes=["read", "write"], state=state)
+
+
+@hookimpl
+async def complete_authorization(
+    ctx: Context, settings: FakeErpSettings, code: str, redirect_uri: str
+) -> None:
+    if not settings.uses_oauth:
+        raise VendorError(f"{VENDOR}: this goods owner uses an API key, not OAuth")
+    await (await _tokens(ctx, settings)).exchange_code(code, redirect_uri)
 
 
 @hookimpl

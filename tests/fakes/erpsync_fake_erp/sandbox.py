@@ -13,8 +13,10 @@ Base URL
     without a path (``erpsync.http.mount("https://fake-erp.test", erp.app)``).
 
 Authentication
-    Every request carries ``Authorization: Bearer <api key>``. A missing or wrong key is
-    answered ``401 {"error": "invalid api key"}``.
+    Every request carries ``Authorization: Bearer <api key>``, or ``Bearer <access token>``
+    with an access token from the ERP's OAuth server (``/oauth/authorize`` and
+    ``/oauth/token``: :mod:`erpsync_fake_erp.oauth_server`, :attr:`FakeErp.oauth`). A missing,
+    wrong or expired one is answered ``401 {"error": "invalid api key"}``.
 
 Conventions
     Bodies are JSON objects. Quantities and amounts travel as strings holding a decimal
@@ -109,6 +111,8 @@ from erpsync.models import (
     ReceiptRow,
 )
 from erpsync.sandbox import DemoCompany
+
+from .oauth_server import OAuthServer
 
 __all__ = ["DEFAULT_API_KEY", "MAX_PAGE_SIZE", "ConformanceSandbox", "FakeErp", "Number"]
 
@@ -314,6 +318,8 @@ class FakeErp:
         self._stock: dict[str, Decimal] = {}
         self._faults: list[_Fault] = []
         self._app: Starlette | None = None
+        self.oauth = OAuthServer()
+        """The ERP's OAuth server: its clients, tokens and consent switch."""
 
     # --- clock ---------------------------------------------------------------------------
 
@@ -485,6 +491,7 @@ class FakeErp:
                 Route("/stock-transactions", self._endpoint(self._get_stock_transactions),
                       methods=["GET"]),
                 Route("/stock/{article:path}", self._endpoint(self._put_stock), methods=["PUT"]),
+                *self.oauth.routes(),
             ]
             self._app = Starlette(routes=routes)
         return self._app
@@ -497,7 +504,9 @@ class FakeErp:
             fault = self._faults.pop(0) if self._faults else None
             if fault is not None and not fault.after_applying:
                 return _json(fault.body, fault.status, fault.headers)
-            if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+            if scheme != "Bearer" or (credential != self.api_key
+                                      and not self.oauth.accepts(credential)):
                 return _error(401, "invalid api key")
             try:
                 response = await handler(request)
