@@ -38,12 +38,22 @@ async def fetch_orders(ctx, settings, since):
 from pydantic import BaseModel
 from erpsync.hookspecs import hookimpl, PluginInfo
 
+from erpsync.models import Flow
+
 class Settings(BaseModel):
     warehouse: str = "main"
+    articles: bool = True
+    broken_switches: bool = False
 
 @hookimpl
 def describe():
     return PluginInfo(name="cfg_wms", version="1", role="wms", settings_model=Settings)
+
+@hookimpl
+def enabled_flows(settings):
+    if settings.broken_switches:
+        return "articles"
+    return {Flow.ARTICLES, Flow.STOCK} if settings.articles else {Flow.STOCK}
 
 @hookimpl
 async def upsert_article(ctx, settings, article):
@@ -139,6 +149,26 @@ def test_unknown_plugins_and_unoffered_flows(tmp_path: Path, registry: PluginReg
     found = problems(write(tmp_path, GOOD.replace("interval_minutes = 5", 'flows = ["sales"]')),
                      registry)
     assert any("flows.0" in p for p in found), found
+
+
+def test_a_flow_switched_off_by_the_settings_is_not_run_and_may_not_be_named(
+    tmp_path: Path, registry: PluginRegistry
+) -> None:
+    off = GOOD + "settings = { articles = false }\n"
+    (owner,) = load_config(write(tmp_path, off), registry).goods_owners
+    assert owner.flows == (), "articles is offered by both but switched off, stock not offered"
+    named = off.replace("interval_minutes = 5", 'flows = ["articles"]')
+    found = problems(write(tmp_path, named), registry)
+    assert any("flows: flow 'articles' is switched off by the settings of wms plugin 'cfg_wms'"
+               in p and "switch it on in [goods_owners.wms.settings]" in p for p in found), found
+
+
+def test_switches_a_plugin_gets_wrong_are_its_fault_not_the_operators(
+    tmp_path: Path, registry: PluginRegistry
+) -> None:
+    found = problems(write(tmp_path, GOOD + "settings = { broken_switches = true }\n"), registry)
+    assert any("wms.settings: plugin 'cfg_wms': enabled_flows must return a collection of Flow"
+               in p and "plugin's authors" in p for p in found), found
 
 
 def test_secrets_must_be_references_and_are_never_echoed(

@@ -294,6 +294,7 @@ def _resolve(
     count = len(problems)
     settings: dict[str, BaseModel] = {}
     offered: dict[str, Sequence[Flow]] = {}
+    enabled: dict[str, Sequence[Flow]] = {}
     for role, ref in (("erp", spec.erp), ("wms", spec.wms)):
         try:
             plugin = registry.get(ref.plugin, role)
@@ -307,9 +308,14 @@ def _resolve(
             problems += _problems(where, f"{role}.settings", error)
             continue
         offered[role] = plugin.flows
+        try:
+            enabled[role] = registry.enabled_flows(ref.plugin, settings[role])
+        except PluginError as error:
+            problems.append(ConfigProblem(f"{where}: {role}.settings", error.message,
+                                          "report this to the plugin's authors"))
     if len(problems) > count:
         return None
-    both = [f for f in Flow if f in offered["erp"] and f in offered["wms"]]
+    both = [f for f in Flow if f in enabled["erp"] and f in enabled["wms"]]
     flows = both if spec.flows is None else list(dict.fromkeys(spec.flows))
     for flow in flows:
         for role, ref in (("erp", spec.erp), ("wms", spec.wms)):
@@ -318,6 +324,12 @@ def _resolve(
                 problems.append(ConfigProblem(
                     f"{where}: flows", f"flow {flow.value!r} is not offered by {role} plugin "
                     f"{ref.plugin!r} (it offers: {offers})", "remove it from flows",
+                ))
+            elif flow not in enabled[role]:
+                problems.append(ConfigProblem(
+                    f"{where}: flows", f"flow {flow.value!r} is switched off by the settings "
+                    f"of {role} plugin {ref.plugin!r}",
+                    f"switch it on in [goods_owners.{role}.settings] or remove it from flows",
                 ))
     if len(problems) > count:
         return None

@@ -46,7 +46,7 @@ that goods owner and the message is shown in ``erpsync status``.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
@@ -79,6 +79,7 @@ __all__ = [
     "check_connection",
     "complete_authorization",
     "describe",
+    "enabled_flows",
     "fetch_articles",
     "fetch_deliveries",
     "fetch_inventory_adjustments",
@@ -105,8 +106,8 @@ __all__ = [
 PROJECT = "erpsync"
 HOOKSPEC_VERSION = "1.1"
 """The version of this contract. A plugin states the version it was built for; plugins built
-for any 1.x load (1.1 added the optional :func:`authorization_url` and
-:func:`complete_authorization`)."""
+for any 1.x load (1.1 added the optional :func:`authorization_url`,
+:func:`complete_authorization` and :func:`enabled_flows`)."""
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -199,6 +200,19 @@ def describe() -> PluginInfo:
     and must not do I/O.
 
     :return: the :class:`PluginInfo`; ``name`` must equal the entry-point name.
+    """
+
+
+@hookspec(firstresult=True)
+def enabled_flows(settings: BaseModel) -> Collection[Flow]:
+    """Return the flows that ``settings`` switch on, among those the plugin offers.
+
+    Optional: without it every offered flow is on. For a plugin whose processes are switched
+    per goods owner (a module the tenant may not have, a process off by default), so that a
+    flow switched off is neither scheduled nor expected: a goods owner's default flows are the
+    ones both of its plugins offer and switch on, and a config that names a flow switched off
+    is refused naming the plugin. Called at config load, without I/O. A flow the plugin does
+    not offer (its hooks are not implemented) stays off whatever this returns.
     """
 
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -31,7 +32,7 @@ import pluggy
 from pydantic import BaseModel, ValidationError
 
 from erpsync import hookspecs
-from erpsync.errors import PluginError
+from erpsync.errors import AuthenticationLost, PluginError
 from erpsync.hookspecs import (
     HOOKSPEC_VERSION,
     PROJECT,
@@ -96,7 +97,7 @@ WMS_FLOW_HOOKS: dict[Flow, tuple[str, ...]] = {
 }
 """The hooks a WMS plugin implements to offer each flow."""
 
-_COMMON_HOOKS = frozenset({"describe", "check_connection", "sandbox"})
+_COMMON_HOOKS = frozenset({"describe", "check_connection", "sandbox", "enabled_flows"})
 AUTHORIZATION_HOOKS = ("authorization_url", "complete_authorization")
 """The hooks of ``erpsync authorize`` (an ERP plugin implements both or neither)."""
 _ROLE_HOOKS = {
@@ -284,6 +285,18 @@ class PluginRegistry:
     def wms(self, name: str, settings: BaseModel) -> Wms:
         return Wms(self, self.get(name, "wms"), settings)
 
+    def enabled_flows(self, name: str, settings: BaseModel) -> tuple[Flow, ...]:
+        """The flows plugin ``name`` offers that ``settings`` switch on (its ``enabled_flows``
+        hook; every offered flow without one), in cycle order."""
+        plugin = self.get(name)
+        if "enabled_flows" not in plugin.hooks:
+            return plugin.flows
+        chosen = self._caller(name, "enabled_flows")(settings=settings)
+        if isinstance(chosen, str | bytes) or not isinstance(chosen, Collection) or not all(
+                isinstance(f, Flow) for f in chosen):
+            raise PluginError(f"plugin {name!r}: enabled_flows must return a collection of Flow")
+        return tuple(f for f in plugin.flows if f in chosen)
+
     def sandbox(self, name: str) -> Any:
         """A fresh simulator from plugin ``name``'s ``sandbox`` hook."""
         plugin = self.get(name)
@@ -373,19 +386,30 @@ class _Bound:
         stream = self._call(hook, ctx, **kwargs)
         if not hasattr(stream, "__aiter__"):
             raise PluginError(f"plugin {self.name!r}: {hook} must be an async generator")
-        async for record in stream:
-            if isinstance(record, Unreadable):
+        with self._blamed():
+            async for record in stream:
+                if isinstance(record, Unreadable):
+                    yield record
+                    continue
+                if not isinstance(record, model):
+                    raise PluginError(
+                        f"plugin {self.name!r}: {hook} yielded {type(record).__name__}, "
+                        f"expected {model.__name__}"
+                    )
                 yield record
-                continue
-            if not isinstance(record, model):
-                raise PluginError(
-                    f"plugin {self.name!r}: {hook} yielded {type(record).__name__}, "
-                    f"expected {model.__name__}"
-                )
-            yield record
 
     async def _await(self, hook: str, ctx: Context, **kwargs: Any) -> Any:
-        return await self._call(hook, ctx, **kwargs)
+        with self._blamed():
+            return await self._call(hook, ctx, **kwargs)
+
+    @contextmanager
+    def _blamed(self) -> Iterator[None]:
+        """Mark refused credentials with this plugin's role: the status then says whose."""
+        try:
+            yield
+        except AuthenticationLost as error:
+            error.role = error.role or self.plugin.role
+            raise
 
     async def check_connection(self, ctx: Context) -> None:
         if "check_connection" in self.plugin.hooks:

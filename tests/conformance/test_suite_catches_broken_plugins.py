@@ -55,6 +55,11 @@ async def fetch_articles(ctx, settings, since):
             yield article
         n += 1
 """,
+    "switches_a_flow_off": """
+@hookimpl
+def enabled_flows(settings):
+    return {f for f in good.enabled_flows(settings) if f.value != "suppliers"}
+""",
     "double_report": """
 @hookimpl
 async def lookup_report(ctx, settings, flow, event):
@@ -127,6 +132,8 @@ def run_suite(make_dist: MakeDist, pytester: pytest.Pytester):  # type: ignore[n
          "pass 'since' to the vendor's change filter"),
         ("swallows_auth_errors", "test_refused_credentials_raise_authentication_lost",
          "refused credentials gave TransientError"),
+        ("switches_a_flow_off", "test_the_settings_switch_on_the_flows_checked",
+         "a flow switched off would pass unchecked"),
     ],
 )
 def test_the_suite_fails_a_broken_plugin_where_it_is_broken(

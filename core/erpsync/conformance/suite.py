@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -268,13 +268,21 @@ def _bind(check: Callable[..., None], flow: Flow) -> Callable[..., None]:
     return test
 
 
-def _add_flow_tests(cls: type, base: type, plugin_name: str) -> None:
+def _add_flow_tests(cls: type, base: type, plugin_name: str,
+                    chosen: Collection[Flow] | None) -> None:
     """Give ``cls`` one ``test_<check>__<flow>`` per ``check_*`` of ``base`` and per flow the
-    plugin offers among the check's flows: an offered flow's tests exist, others do not."""
+    plugin offers among the check's flows (among ``chosen`` when given): an offered flow's
+    tests exist, others do not."""
     if not plugin_name:
         return
     plugin = discover(select={plugin_name}).plugins.get(plugin_name)
-    offered = plugin.flows if plugin is not None else ()
+    offered: Collection[Flow] = plugin.flows if plugin is not None else ()
+    if chosen is not None and plugin is not None:
+        strange = sorted(f.value for f in chosen if f not in offered)
+        if strange:
+            raise TypeError(f"{cls.__name__}.flows names {', '.join(strange)}, which plugin "
+                            f"{plugin_name!r} does not offer")
+        offered = [f for f in offered if f in chosen]
     for name in dir(base):
         check = getattr(base, name)
         for flow in getattr(check, "_flows", ()):
@@ -328,11 +336,27 @@ class _Suite:
     """What both suites share: the plugin's name, its simulator, the generated flow tests."""
 
     plugin_name: ClassVar[str] = ""
+    flows: ClassVar[Collection[Flow] | None] = None
+    """The flows to check, when the simulator's settings switch on only some of the offered
+    ones (the plugin's ``enabled_flows``): one subclass per mode, say with a module and
+    without. By default every offered flow; either way the settings must switch on exactly
+    the flows checked."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         suite = next(base for base in cls.__mro__ if _Suite in base.__bases__)
-        _add_flow_tests(cls, suite, cls.plugin_name)
+        _add_flow_tests(cls, suite, cls.plugin_name, cls.flows)
+
+    def test_the_settings_switch_on_the_flows_checked(self, harness: Any) -> None:
+        offered = harness.plugin.flows
+        expected = [f.value for f in offered if self.flows is None or f in self.flows]
+        enabled = [f.value for f in harness.registry.enabled_flows(harness.plugin.name,
+                                                                   harness.settings)]
+        assert enabled == expected, (
+            f"the simulator's settings switch on {enabled or 'no flow'} but the suite checks "
+            f"{expected}: a flow switched off would pass unchecked. Return the flows the "
+            "settings switch on from enabled_flows, or set flows on the conformance class to "
+            "the ones this mode switches on (and check the others in a class of their own)")
 
     def make_sandbox(self) -> Any:
         """A fresh simulator; by default the one the plugin's ``sandbox`` hook returns."""

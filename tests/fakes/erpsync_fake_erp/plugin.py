@@ -45,6 +45,8 @@ class FakeErpSettings(BaseModel):
     client_id: str | None = None
     client_secret: Secret | None = None
     page_size: int = Field(default=50, ge=1, le=100)
+    suppliers: bool = True
+    """The suppliers process (a switch, as real ERPs have per goods owner)."""
 
     @model_validator(mode="after")
     def _one_way_in(self) -> FakeErpSettings:
@@ -58,6 +60,11 @@ class FakeErpSettings(BaseModel):
     @property
     def uses_oauth(self) -> bool:
         return self.client_id is not None
+
+
+@hookimpl
+def enabled_flows(settings: FakeErpSettings) -> set[Flow]:
+    return {flow for flow in Flow if flow is not Flow.SUPPLIERS or settings.suppliers}
 
 
 @hookimpl
