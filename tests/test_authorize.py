@@ -19,12 +19,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from erpsync_fake_erp.client import NEW_KEY_ACTION
 from typer.testing import CliRunner, Result
 
 from erpsync.cli import app
 from erpsync.demo import LoopbackServer
 from erpsync.models import Flow
-from erpsync.state import OwnerStatus
+from erpsync.runner import reauthorisation_action
+from erpsync.state import OwnerStatus, RunRecord
 from tests.conftest import MakeDist
 
 from .helpers import Harness, Site, seed
@@ -259,4 +261,18 @@ async def test_the_status_of_an_api_key_owner_says_to_fix_the_config(harness: Ha
     await harness.run()
     status = harness.state.get_owner_status("acme")
     assert status is not None
-    assert status.action == "fix the credentials, then run: erpsync run --once --goods-owner acme"
+    assert status.action == (f"{NEW_KEY_ACTION}; then run: erpsync run --once --goods-owner "
+                             "acme"), "the refusing plugin's own advice, then the command"
+
+
+async def test_a_refused_warehouse_password_never_says_authorize_the_erp(
+        harness: Harness) -> None:
+    harness.add("acme", oauth=True, flows=[Flow.ARTICLES])
+    harness.load()
+    erp, _ = harness.bound("acme")
+    assert erp.can_authorize, "the ERP has a consent flow: authorize would be offered for it"
+    refused = RunRecord(goods_owner="acme", flow="articles", started_at=datetime.now(UTC),
+                        finished_at=datetime.now(UTC), outcome="needs_reauthorisation",
+                        refused_by="wms", action="set the warehouse's current password")
+    assert reauthorisation_action("acme", erp, refused) == (
+        "set the warehouse's current password; then run: erpsync run --once --goods-owner acme")

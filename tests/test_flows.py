@@ -618,13 +618,13 @@ async def test_a_refused_api_key_stops_the_owner_until_run_by_hand(harness: Harn
     run = runs[Flow.ARTICLES]
     assert run.outcome == "needs_reauthorisation"
     assert run.message is not None
-    assert "issue a new API key" in run.message
+    assert (run.refused_by, run.action) == ("erp", "issue a new API key and set it in the config")
     assert "acme-wrong-key-0b7e44" not in run.message
     status = harness.state.get_owner_status("acme")
     assert status is not None
     assert status.state == "needs_reauthorisation"
-    assert status.action is not None
-    assert "erpsync run --once --goods-owner acme" in status.action
+    assert status.action == ("issue a new API key and set it in the config; then run: "
+                             "erpsync run --once --goods-owner acme")
 
     requests, calls = site.erp.request_count, site.warehouse.calls
     assert await runner.run_owner(harness.owner(), scheduled=True) == []
@@ -647,14 +647,15 @@ async def test_a_refused_warehouse_password_stops_the_owner_too(harness: Harness
     runs = await harness.run()
     assert [(f, r.outcome) for f, r in runs.items()] == [
         (Flow.ARTICLES, "needs_reauthorisation")]
-    message = runs[Flow.ARTICLES].message
-    assert message is not None
-    assert "set the warehouse's current password in the config" in message
+    run = runs[Flow.ARTICLES]
+    assert run.message is not None and "fake-wms refused the password" in run.message
+    assert (run.refused_by, run.action) == (
+        "wms", "set the warehouse's current password in the config")
     assert harness.state.get_cursor("acme", "articles") is None
     status = harness.state.get_owner_status("acme")
     assert status is not None
-    assert status.action is not None
-    assert "erpsync run --once --goods-owner acme" in status.action
+    assert status.action == ("set the warehouse's current password in the config; then run: "
+                             "erpsync run --once --goods-owner acme")
     calls = site.warehouse.calls
     assert await runner.run_owner(harness.owner(), scheduled=True) == []
     assert site.warehouse.calls == calls

@@ -94,6 +94,8 @@ class AuthenticationLost(VendorError):
         status: int | None = None,
     ) -> None:
         self.action = action
+        self.role: str | None = None
+        """``"erp"`` or ``"wms"``: whose credentials were refused (set by the core)."""
         super().__init__(message, vendor_message=vendor_message, status=status)
 
 

@@ -268,6 +268,7 @@ async def run_flow(
     tally = _Tally(flow, owner)
     outcome: str | None = None
     message: str | None = None
+    refused: tuple[str | None, str | None] | None = None
     sides = _Sides(erp, ctx.for_plugin(erp.name), wms, ctx.for_plugin(wms.name))
     with count_requests() as requests:
         try:
@@ -281,8 +282,7 @@ async def run_flow(
             raise
         except AuthenticationLost as error:
             outcome, message = "needs_reauthorisation", error.message
-            if error.action:
-                message = f"{message} ({error.action})"
+            refused = (error.role if error.role in ("erp", "wms") else None, error.action)
         except ErpsyncError as error:
             outcome, message = "failed", error.message
             vendor_message = getattr(error, "vendor_message", None)
@@ -295,6 +295,8 @@ async def run_flow(
             message = redact(f"unexpected error (a bug in a plugin or in erpsync): {error!r}")
             log.exception("%s %s: unexpected error", owner, flow.value)
     run = tally.record(outcome, message, requests.requests)
+    if refused is not None:
+        run = run.model_copy(update={"refused_by": refused[0], "action": refused[1]})
     if not options.dry_run:
         state.add_run(run)
     return run

@@ -62,18 +62,24 @@ _PROBE_REDIRECT = "http://127.0.0.1/callback"
 _NOTIFY_TIMEOUT = 15.0
 
 
-def reauthorisation_action(owner_id: str, erp: Erp) -> str:
+def reauthorisation_action(owner_id: str, erp: Erp, run: RunRecord | None = None) -> str:
     """What a person does for a goods owner whose credentials were refused: ``erpsync
-    authorize OWNER`` when its ERP plugin has a consent flow for these settings, else fix the
-    credentials in the config and run it by hand."""
-    try:
-        consent = erp.authorization_url(_PROBE_REDIRECT, "status") is not None
-    except Exception:  # a broken hook must not hide the status itself
-        log.exception("%s: asking %s for its consent URL failed", owner_id, erp.name)
-        consent = False
-    if consent:
-        return f"erpsync authorize {owner_id}"
-    return f"fix the credentials, then run: erpsync run --once --goods-owner {owner_id}"
+    authorize OWNER`` when the ERP's were refused and its plugin has a consent flow for these
+    settings; else what the refusing plugin says (or: fix the credentials in the config), and
+    then run the goods owner by hand."""
+    by_hand = f"erpsync run --once --goods-owner {owner_id}"
+    if run is None or run.refused_by != "wms":
+        try:
+            consent = erp.authorization_url(_PROBE_REDIRECT, "status") is not None
+        except Exception:  # a broken hook must not hide the status itself
+            log.exception("%s: asking %s for its consent URL failed", owner_id, erp.name)
+            consent = False
+        if consent:
+            return f"erpsync authorize {owner_id}"
+    if run is not None and run.action:
+        return f"{run.action}; then run: {by_hand}"
+    side = f" of the {run.refused_by.upper()}" if run is not None and run.refused_by else ""
+    return f"fix the credentials{side} in the config, then run: {by_hand}"
 
 
 class Notifier:
@@ -209,7 +215,7 @@ class Runner:
                         entered = OwnerStatus(
                             goods_owner=owner.id, state="needs_reauthorisation",
                             message=run.message or "credentials refused", since=_now(),
-                            action=reauthorisation_action(owner.id, erp),
+                            action=reauthorisation_action(owner.id, erp, run),
                         )
                         self.state.set_owner_status(owner.id, entered)
                         if status is None:  # the transition only: one notice, not one a cycle

@@ -111,6 +111,10 @@ class RunRecord(_Value):
     dead_lettered: int = 0
     requests: int = 0
     message: str | None = None
+    refused_by: Literal["erp", "wms"] | None = None
+    """With ``needs_reauthorisation``: whose credentials were refused."""
+    action: str | None = None
+    """With ``needs_reauthorisation``: what the plugin says a person must do."""
 
 
 class OwnerStatus(_Value):
