@@ -241,10 +241,10 @@ class WmsConformance(_Suite):
         texts: list[str] = []
         with _capture_logs() as logs:
             article = _article()
-            if Flow.ARTICLES in harness.plugin.flows:
+            if Flow.ARTICLES in self.checked(harness):
                 harness.upsert(Flow.ARTICLES, article)
             for flow in (Flow.DELIVERIES, Flow.RECEIPTS, Flow.ADJUSTMENTS):
-                if flow in harness.plugin.flows:
+                if flow in self.checked(harness):
                     harness.events(flow)
             wms = harness.registry.wms(harness.plugin.name, bad)
             error = _raised(lambda: harness.run(lambda w, ctx: _first_call(w, ctx), wms=wms))
