@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -244,6 +246,31 @@ def test_a_plugin_without_a_consent_flow_says_what_to_do_instead(
     assert result.exit_code == 1
     assert "has no consent flow" in result.output
     assert "erpsync check --connect" in result.output
+
+
+def test_the_redirect_uri_registered_with_the_vendor_is_used_letter_for_letter(
+        harness: Harness) -> None:
+    harness.add("acme", oauth=True)
+    harness.write_config()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uri = f"http://localhost:{port}/erp/callback"
+    result = _invoke(harness, "authorize", "acme", "--no-browser", "--timeout", "1",
+                     "--redirect-uri", uri)
+    assert f"redirect_uri={quote(uri, safe='')}" in result.output.replace("\n", "")
+    assert f"Waiting for the answer on {uri}" in result.output
+    assert result.exit_code == 1 and "no answer from the consent page within 1 s" in result.output
+
+
+@pytest.mark.parametrize("uri", ["https://erp.example/callback", "http://127.0.0.1/callback",
+                                 "http://192.0.2.1:8765/callback"])
+def test_a_redirect_uri_erpsync_cannot_listen_on_is_refused(harness: Harness, uri: str) -> None:
+    harness.add("acme", oauth=True)
+    harness.write_config()
+    result = _invoke(harness, "authorize", "acme", "--no-browser", "--redirect-uri", uri)
+    assert result.exit_code == 1
+    assert "give a loopback URL with a port and a path" in result.output
 
 
 def test_an_unknown_goods_owner_is_named(harness: Harness) -> None:

@@ -375,9 +375,11 @@ class _CallbackServer(http.server.HTTPServer):
     https://datatracker.ietf.org/doc/html/rfc8252#section-7.3: a loopback redirect URI on a
     port of the client's choosing) and answers once the code was exchanged."""
 
-    def __init__(self, port: int, state: str) -> None:
+    def __init__(self, port: int, state: str, path: str = "/callback") -> None:
         super().__init__(("127.0.0.1", port), _CallbackHandler)
         self.state = state
+        self.path = path
+        self.redirect_uri = f"http://127.0.0.1:{self.server_address[1]}{path}"
         self.answers: queue.Queue[dict[str, str]] = queue.Queue()
         """What the consent page redirected with (the state already checked)."""
         self.outcome: queue.Queue[tuple[bool, str]] = queue.Queue()
@@ -401,7 +403,7 @@ class _CallbackHandler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
-        if parts.path != "/callback":
+        if parts.path != self.server.path:
             self._page(404, "Not found", "This is erpsync's authorisation callback only.")
             return
         query = dict(parse_qsl(parts.query))
@@ -441,6 +443,10 @@ def authorize(
     port: Annotated[int, typer.Option(
         "--port", min=0, max=65535,
         help="The loopback port of the callback (default: any free port).")] = 0,
+    redirect_uri: Annotated[str | None, typer.Option(
+        "--redirect-uri", help="The redirect URI registered for the integration with the "
+        "vendor, when it must be exactly that one: a loopback URL such as "
+        "http://127.0.0.1:8765/callback (its port and path are listened on).")] = None,
     timeout: Annotated[float, typer.Option(
         "--timeout", min=1, help="Seconds to wait for the consent.")] = 600,
 ) -> None:
@@ -454,21 +460,41 @@ def authorize(
             _fail(f"goods owner {owner.id}: the ERP plugin {erp.name!r} has no consent flow; it "
                   "takes its credentials from the config: fix them there, then run `erpsync "
                   f"check --connect` and `erpsync run --once --goods-owner {owner.id}`")
+        path = "/callback"
+        if redirect_uri is not None:
+            port, path = _loopback_redirect(redirect_uri)
         state = secrets.token_urlsafe(24)
         try:
-            server = _CallbackServer(port, state)
+            server = _CallbackServer(port, state, path)
         except OSError as error:
             _fail(f"cannot listen on 127.0.0.1:{port} for the callback ({error.strerror}): "
                   "give another --port, or leave it out for any free one")
+        if redirect_uri is not None:
+            server.redirect_uri = redirect_uri  # as registered, letter for letter
         try:
             _consent(erp, owner, config, server, state, no_browser=no_browser, timeout=timeout)
         finally:
             server.stop()
 
 
+def _loopback_redirect(uri: str) -> tuple[int, str]:
+    """The port and path of a loopback ``--redirect-uri``; anything else is refused."""
+    parts = urlsplit(uri)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost") or not port \
+            or parts.query or parts.fragment:
+        _fail(f"--redirect-uri {uri!r}: give a loopback URL with a port and a path, such as "
+              "http://127.0.0.1:8765/callback (erpsync receives the answer there); register "
+              "the same URL with the vendor")
+    return port, parts.path or "/"
+
+
 def _consent(erp: Erp, owner: GoodsOwner, config: Config, server: _CallbackServer, state: str,
              *, no_browser: bool, timeout: float) -> None:
-    redirect_uri = f"http://127.0.0.1:{server.server_address[1]}/callback"
+    redirect_uri = server.redirect_uri
     url = erp.authorization_url(redirect_uri, state)
     if url is None:
         _fail(f"goods owner {owner.id}: the settings of ERP plugin {erp.name!r} need no "
@@ -515,15 +541,10 @@ async def _complete(
 ) -> bool:
     """Exchange the code; clear the goods owner's status. True if there was one."""
     state = DiskState(config.state_dir)
-    ctx = RunContext(owner.id, state)
     try:
-        await erp.complete_authorization(ctx.for_plugin(erp.name), code, redirect_uri)
-        async with state.lock(f"owner:{owner.id}"):
-            cleared = state.get_owner_status(owner.id) is not None
-            state.set_owner_status(owner.id, None)
-        return cleared
+        return await Runner(config, state, erp.registry).complete_authorization(
+            owner, code, redirect_uri)
     finally:
-        await ctx.aclose()
         state.close()
 
 

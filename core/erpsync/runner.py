@@ -230,6 +230,22 @@ class Runner:
                 await ctx.aclose()
         return runs
 
+    async def complete_authorization(self, owner: GoodsOwner, code: str,
+                                     redirect_uri: str) -> bool:
+        """Exchange the code the ERP's consent page redirected with (the ERP plugin stores the
+        credential) and clear the goods owner's "needs re-authorisation" status; True if it
+        had one. Never while a cycle of the goods owner runs."""
+        erp = self.registry.erp(owner.erp_plugin, owner.erp_settings)
+        async with self.state.lock(f"owner:{owner.id}"):
+            ctx = RunContext(owner.id, self.state)
+            try:
+                await erp.complete_authorization(ctx.for_plugin(erp.name), code, redirect_uri)
+            finally:
+                await ctx.aclose()
+            cleared = self.state.get_owner_status(owner.id) is not None
+            self.state.set_owner_status(owner.id, None)
+        return cleared
+
     async def run_once(
         self,
         owner_ids: Collection[str] | None = None,
