@@ -10,7 +10,8 @@ nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = False
 nox.options.sessions = ["lint", "typecheck", "tests"]
 
-PLUGINS: list[str] = ["plugins/netvisor", "plugins/ongoing_wms", "plugins/poweroffice"]
+PLUGINS: list[str] = ["plugins/fortnox", "plugins/netvisor", "plugins/ongoing_wms",
+                      "plugins/poweroffice"]
 """The plugin distributions under plugins/, installed beside the core like any third party's."""
 
 
@@ -52,7 +53,8 @@ def bench(session: nox.Session) -> None:
     """The fault-injection suite's counts and the benchmarks against the simulators over
     loopback HTTP, written to docs/benchmarks.md (`nox -s bench -- --quick` for small sizes).
     Not part of CI: it measures, it asserts nothing."""
-    measured = ["plugins/netvisor", "plugins/ongoing_wms"]  # the plugins benchmarks/ drives
+    measured = ["plugins/netvisor", "plugins/ongoing_wms",  # the plugins benchmarks/ drives
+                "plugins/poweroffice"]
     _install(session)  # the fault suite's counts go into the same report
     session.install("-e", ".[sandbox]", *(arg for p in measured for arg in ("-e", f"{p}[sandbox]")))
     counts = Path(session.create_tmp()) / "faults.json"
