@@ -30,7 +30,8 @@ def tests(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """A whole integration against the simulators: `erpsync demo` (arguments pass through)."""
     session.install("-e", ".[sandbox]", *(arg for p in PLUGINS for arg in ("-e", f"{p}[sandbox]")))
-    session.run("erpsync", "demo", *session.posargs)
+    # Netvisor by default, as the README describes; `nox -s demo -- --erp fortnox` for another.
+    session.run("erpsync", "demo", *(session.posargs or ["--erp", "netvisor"]))
 
 
 @nox.session

@@ -46,7 +46,7 @@ def test_the_demo_command_shows_the_tables_and_where_things_are(tmp_path: Path) 
                                       "--size", "10", "--folder", str(tmp_path / "d")])
     assert result.exit_code == 0, result.output
     assert "1. Master data and orders from the ERP into the warehouse" in result.output
-    assert "3. The same cycle again: nothing changed, nothing written" in result.output
+    assert "3. The same cycle again: only what changed since is written" in result.output
     assert "The last cycle wrote 0 record(s)" in result.output
     assert str(tmp_path / "d") in result.output
     assert "erpsync check --connect" in result.output
@@ -82,3 +82,20 @@ def test_the_poweroffice_demo_ships_only_paid_uncredited_invoices(tmp_path: Path
     assert orders.written == 3, "the unpaid, the credited and the reversed invoice stay out"
     assert [Flow(r.flow) for r in back] == [Flow.STOCK]
     assert sum(r.written for r in again) == 0
+
+
+def test_the_fortnox_demo_gives_consent_and_rotates_the_refresh_token(tmp_path: Path) -> None:
+    registry = discover(select={"fortnox", "ongoing_wms"})
+    notes: list[str] = []
+    result = run_demo(registry, "fortnox", "ongoing_wms", folder=tmp_path, size=10,
+                      on_note=notes.append)
+    (_, inbound), (_, back), (_, again) = result.steps
+    assert all(r.outcome == "ok" for r in (*inbound, *back, *again)), [
+        (r.flow, r.message) for r in (*inbound, *back, *again) if r.outcome != "ok"]
+    assert any("Consent given at the fortnox simulator's consent page" in n for n in notes)
+    log = (tmp_path / "erpsync.log").read_text()
+    assert log.count("access token refreshed; the new pair is stored") == 1, (
+        "the warehouse's hour outlived step 1's access token: exactly one refresh")
+    assert {Flow(r.flow): r.written for r in back}[Flow.DELIVERIES] == 2
+    written_again = {Flow(r.flow): r.written for r in again if r.written}
+    assert written_again.get(Flow.ORDERS) == 1, "the back order of the partial delivery"

@@ -6,11 +6,15 @@ small company (``populate_demo()``), writes an ordinary config for one goods own
 temporary folder (secrets by environment reference, as in production), and runs the same
 runner ``erpsync serve`` runs:
 
+0. when the ERP plugin's settings need a person's consent (OAuth), the demo gives it at the
+   simulator's consent page, as ``erpsync authorize`` would;
 1. articles, orders and purchase orders flow into the warehouse;
-2. the demo plays the warehouse through the WMS simulator's control surface: it ships some
-   orders fully and some partly, receives the purchase orders with a shortfall, adjusts stock;
+2. the demo plays the warehouse through the WMS simulator's control surface (an hour passes on
+   the ERP simulator's clock): it ships some orders fully and some partly, receives the
+   purchase orders with a shortfall, adjusts stock;
 3. the return flows report back to the ERP;
-4. the whole cycle runs again, and nothing is written because nothing changed.
+4. the whole cycle runs again, and only what changed since is written (nothing, unless the
+   ERP made something of the reports, such as Fortnox's back order).
 
 Each step ends with a table per flow (read, written, skipped, dead-lettered, requests). The
 servers are stopped at the end, whatever happens.
@@ -21,18 +25,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
+import httpx
 from pydantic import SecretStr
 
-from erpsync.config import load_config
+from erpsync.config import GoodsOwner, load_config
 from erpsync.errors import ErpsyncError, PluginError
 from erpsync.flows import FlowOptions
 from erpsync.models import Flow
@@ -48,6 +56,9 @@ __all__ = ["DemoResult", "LoopbackServer", "choose", "run_demo", "served",
 OWNER = "demo"
 INBOUND = (Flow.ARTICLES, Flow.SUPPLIERS, Flow.ORDERS, Flow.PURCHASE_ORDERS)
 RETURN = (Flow.DELIVERIES, Flow.RECEIPTS, Flow.STOCK, Flow.ADJUSTMENTS)
+WAREHOUSE_HOURS = timedelta(hours=1)
+"""How long the warehouse works between steps 1 and 2, on the ERP simulator's clock (when it
+has one, ``advance(delta)``): longer than a vendor access token lives, so step 2 refreshes."""
 
 
 @dataclass
@@ -139,7 +150,7 @@ def settings_toml(folder: Path, role: str, settings: dict[str, Any], port: int) 
     file only the user can read, referenced as production configs reference them."""
     lines = []
     for key, value in settings.items():
-        if key == "base_url":
+        if key == "base_url" or key.endswith("_url"):  # the API, an OAuth server: one origin
             value = _local(str(value), port)
         if isinstance(value, SecretStr):
             secret = folder / "secrets" / f"{role}_{key}"
@@ -202,6 +213,28 @@ def _play_the_warehouse(wms_sandbox: Any, company: DemoCompany, offered: set[Flo
     return done
 
 
+def _authorise(runner: Runner, owner: GoodsOwner, erp_sandbox: Any, note: Callable[[str], None]
+               ) -> None:
+    """Give the consent a person gives once per goods owner (``erpsync authorize``), playing
+    the browser against the ERP simulator's consent page; nothing when the settings need none.
+    The simulator's registered redirect URI (its ``redirect_uri``) is used if it has one."""
+    erp = runner.registry.erp(owner.erp_plugin, owner.erp_settings)
+    redirect_uri = str(getattr(erp_sandbox, "redirect_uri", "http://127.0.0.1:8765/callback"))
+    state = secrets.token_urlsafe(16)
+    url = erp.authorization_url(redirect_uri, state)
+    if url is None:
+        return
+    answer = httpx.get(url, follow_redirects=False, timeout=30)
+    location = answer.headers.get("location", "")
+    query = dict(parse_qsl(urlsplit(location).query))
+    if not location.startswith(redirect_uri) or query.get("state") != state or "code" not in query:
+        raise ErpsyncError(f"the demo's consent at the ERP simulator failed: HTTP "
+                           f"{answer.status_code} {query.get('error', '')}".rstrip())
+    asyncio.run(runner.complete_authorization(owner, query["code"], redirect_uri))
+    note(f"Consent given at the {erp.name} simulator's consent page, as `erpsync authorize "
+         f"{owner.id}` would: its tokens are in the state store.")
+
+
 def run_demo(
     registry: PluginRegistry,
     erp: str,
@@ -243,6 +276,7 @@ def run_demo(
                 runner = Runner(config, state, registry)
                 owner = config.owner(OWNER)
                 offered = set(owner.flows)
+                _authorise(runner, owner, erp_sandbox, note)
 
                 def step(title: str, flows: tuple[Flow, ...]) -> None:
                     chosen = [f for f in flows if f in offered]
@@ -256,10 +290,14 @@ def run_demo(
                 if failed:
                     raise ErpsyncError(f"the demo's first step failed: {failed[0].flow}: "
                                        f"{failed[0].message}")
+                if hasattr(erp_sandbox, "advance"):  # the warehouse's work takes its time
+                    erp_sandbox.advance(WAREHOUSE_HOURS)
+                    note(f"{WAREHOUSE_HOURS.seconds // 3600} hour later at the ERP: its "
+                         "access tokens of step 1 have expired.")
                 for line in _play_the_warehouse(wms_sandbox, company, offered):
                     note(line)
                 step("2. What the warehouse did, reported back to the ERP", RETURN)
-                step("3. The same cycle again: nothing changed, nothing written",
+                step("3. The same cycle again: only what changed since is written",
                      INBOUND + RETURN)
             finally:
                 state.close()

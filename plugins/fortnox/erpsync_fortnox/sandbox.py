@@ -986,7 +986,12 @@ class FortnoxSandbox:
     def populate_demo(self, size: int) -> DemoCompany:
         """A small Swedish company for ``erpsync demo``: about ``size`` stock articles from two
         suppliers, private and company customers, open orders (one in English, one to
-        Norway), and purchase orders when the warehouse module is on."""
+        Norway), and purchase orders when the warehouse module is on.
+
+        The demo's goods owner is authorised as a Fortnox user would authorise it (the
+        authorization code flow: the demo gives consent at :attr:`redirect_uri`), so that its
+        refresh token rotates when the demo's clock moves past the access token's hour."""
+        self.auth_mode = "authorization_code"
         kinds = ["Kaffe", "Knäckebröd", "Lingonsylt", "Kanelbullar", "Sill", "Ost", "Te",
                  "Saft", "Pepparkakor", "Kalles kaviar", "Filmjölk", "Havregryn"]
         suppliers = [self.add_supplier(name, address1=street, zip_code=code, city=town,
