@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from erpsync_fortnox.sandbox import FortnoxSandbox, OrderRow
@@ -32,7 +33,7 @@ from erpsync.errors import ConfigError
 from erpsync.models import Flow
 from erpsync.plugins import discover
 from erpsync.runner import Runner
-from erpsync.state import DiskState, RunRecord
+from erpsync.state import DiskState, OwnerStatus, RunRecord
 
 PLUGINS = frozenset({"fortnox", "ongoing_wms"})
 OWNER = "kafferosteriet"
@@ -241,6 +242,51 @@ async def test_stock_is_written_on_the_article_after_a_token_refresh(classic: Wo
     again = (await classic.run(Flow.STOCK))[Flow.STOCK]
     assert (again.outcome, again.written) == ("ok", 0)
     assert classic.fx.stock_writes(COFFEE) == writes
+
+
+class _Notices:
+    """The runner's notifier, recording what it would send (the webhook and e-mail themselves
+    are tested with the core)."""
+
+    def __init__(self) -> None:
+        self.sent: list[OwnerStatus] = []
+
+    async def send(self, status: OwnerStatus) -> None:
+        self.sent.append(status)
+
+
+async def test_a_revoked_integration_stops_at_once_notifies_once_and_is_reauthorised(
+    classic: World,
+) -> None:
+    notices = _Notices()
+    classic.runner.notifier = notices  # type: ignore[assignment]
+    _seed(classic.fx)
+    assert {r.outcome for r in (await classic.run()).values()} == {"ok"}
+    classic.fx.revoke_integration()  # "the integration stopped working" (seed 002)
+
+    runs = await classic.run()
+    assert list(runs) == [Flow.ARTICLES], "no other flow is tried against a dead token"
+    assert runs[Flow.ARTICLES].outcome == "needs_reauthorisation"
+    status = classic.state.get_owner_status(OWNER)
+    assert status is not None and status.action == f"erpsync authorize {OWNER}"
+    calls = classic.fx.request_count()
+    owner = classic.runner.config.owner(OWNER)
+    assert await classic.runner.run_owner(owner, scheduled=True) == []
+    assert classic.fx.request_count() == calls, "the schedule makes no call for it"
+    await classic.run()  # run by hand before re-authorising: refused again, no second notice
+    assert [n.goods_owner for n in notices.sent] == [OWNER]
+
+    # Reactivation: the Fortnox user consents again (what `erpsync authorize` drives).
+    erp = classic.runner.registry.erp(owner.erp_plugin, owner.erp_settings)
+    url = erp.authorization_url(classic.fx.redirect_uri, "again")
+    assert url is not None
+    scopes = dict(parse_qsl(urlsplit(url).query))["scope"].split()
+    code = classic.fx.authorize_code(classic.fx.client_id, classic.fx.redirect_uri, scopes,
+                                     "again")
+    assert await classic.runner.complete_authorization(owner, code, classic.fx.redirect_uri)
+    assert classic.state.get_owner_status(OWNER) is None
+    assert {r.outcome for r in (await classic.run()).values()} == {"ok"}
+    assert len(notices.sent) == 1
 
 
 def test_a_config_naming_a_module_flow_for_a_classic_tenant_is_refused(
