@@ -395,6 +395,17 @@ async def test_rate_limit_keeps_the_sliding_window() -> None:
     assert time.monotonic() - started >= 0.6 - TOLERANCE
 
 
+async def test_an_even_rate_limit_starts_attempts_apart_never_in_a_burst() -> None:
+    vendor = Vendor([ok()])
+    limit = RateLimit(requests=4, per=0.2, even=True)
+    async with client_for(vendor, rate_limit=limit) as client:
+        await asyncio.gather(*(client.get(f"/articles/{n}") for n in range(8)))
+    arrivals = sorted(vendor.arrivals)
+    assert_window(arrivals, 4, 0.2)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    assert min(gaps) >= 0.05 - TOLERANCE, gaps
+
+
 async def test_without_rate_limit_requests_are_not_paced() -> None:
     vendor = Vendor([ok()])
     async with client_for(vendor) as client:

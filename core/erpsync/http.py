@@ -183,6 +183,10 @@ class RateLimit:
     concurrency: int | None = None
     """At most this many requests in flight at once (1: one call at a time); ``None``: no
     limit."""
+    even: bool = False
+    """Start attempts at least ``per / requests`` seconds apart: no bursts. For a vendor that
+    counts arrivals in a window of its own, where a burst granted here at the window's edge
+    plus a little network jitter lands one call too many in the vendor's window."""
 
     def __post_init__(self) -> None:
         if self.requests < 1:
@@ -234,10 +238,15 @@ class _Pacer:
                 now = time.monotonic()
                 while self._starts and self._starts[0] <= now - per:
                     self._starts.popleft()
-                if len(self._starts) < requests:
+                spaced = (not self.limit.even or not self._starts
+                          or now >= self._starts[-1] + per / requests)
+                if len(self._starts) < requests and spaced:
                     self._starts.append(now)
                     return
-                await asyncio.sleep(self._starts[0] + per - now)
+                if len(self._starts) < requests:
+                    await asyncio.sleep(self._starts[-1] + per / requests - now)
+                else:
+                    await asyncio.sleep(self._starts[0] + per - now)
 
 
 _shared_pacers: dict[str, _Pacer] = {}
@@ -253,7 +262,8 @@ def _pacer_for(limit: RateLimit) -> _Pacer:
         raise ValueError(
             f"rate limit key {redact(limit.key)!r} is already used with requests="
             f"{pacer.limit.requests}, per={pacer.limit.per}, concurrency="
-            f"{pacer.limit.concurrency}: clients sharing a key must give the same limit"
+            f"{pacer.limit.concurrency}, even={pacer.limit.even}: clients sharing a key must "
+            "give the same limit"
         )
     return pacer
 

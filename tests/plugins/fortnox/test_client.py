@@ -218,7 +218,7 @@ def test_goods_owners_on_one_client_and_tenant_share_one_budget() -> None:
     other = fx.rate_limit_for(API, "client-id-1", "tenant-8")
     assert one == two and one.key == two.key
     assert one.key != other.key
-    assert (one.requests, one.per) == (25, 5.0)
+    assert (one.requests, one.per, one.even) == (24, 5.0, True), "spaced, one under 25 per 5 s"
     assert one.key is not None and "client-id-1" not in one.key
 
 

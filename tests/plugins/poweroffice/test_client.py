@@ -301,7 +301,7 @@ def test_goods_owners_on_one_subscription_key_share_one_pacer() -> None:
     assert a.http._pacer is b.http._pacer
     assert a.http._pacer is not c.http._pacer
     limit = po.rate_limit_for("SUBKEY-0001", "production")
-    assert (limit.requests, limit.per) == (10, 1.0)
+    assert (limit.requests, limit.per, limit.even) == (9, 1.0, True), "spaced, one under 10"
 
 
 async def test_two_goods_owners_on_one_key_stay_under_ten_per_second() -> None:
