@@ -8,7 +8,10 @@ no ``finally``, no flush), as ``kind:name:n`` (the n-th time the point is reache
 - ``state:WHAT:n``: just before the n-th durable write of WHAT (``cursor-FLOW``,
   ``ledger-done-FLOW``, ``ledger-pending-FLOW``);
 - ``txn:WHAT:n``: inside the n-th write of WHAT, after the row went to SQLite and before its
-  transaction committed (a kill *during* a state write).
+  transaction committed (a kill *during* a state write);
+- ``http:METHOD:n``: as soon as the answer to the n-th METHOD request (any vendor) is in,
+  before the plugin sees it (between two writes inside one hook call, such as PowerOffice's
+  stock PATCHes).
 
 ``ERPSYNC_FAULT_LOCK_TTL`` shortens the goods-owner lock's time to live, so that a restart
 finds the killed process's lock expired after that many seconds rather than the default 60.
@@ -77,6 +80,19 @@ def install(point: str) -> None:
             original_set(self, cache, key, value)
 
         DiskState._set = _set  # type: ignore[method-assign]
+    elif kind == "http":
+        from erpsync.http import HttpClient
+
+        request = HttpClient.request
+
+        async def request_then_die(self: HttpClient, method: str, url: str,
+                                   **options: Any) -> Any:
+            response = await request(self, method, url, **options)
+            if method.upper() == name and hit():
+                _die()
+            return response
+
+        HttpClient.request = request_then_die  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown fault point {point!r}")
 
@@ -94,11 +110,12 @@ def main() -> None:
         def short_lock(self: DiskState, name: str, ttl_: float = float(ttl)) -> Any:
             return lock(self, name, ttl_)
 
-        DiskState.lock = short_lock  # type: ignore[method-assign]
+        DiskState.lock = short_lock  # type: ignore[method-assign, assignment]
     point = os.environ.get("ERPSYNC_FAULT_POINT")
     if point:
         install(point)
-    registry = discover(select={"netvisor", "ongoing_wms"})
+    plugins = os.environ.get("ERPSYNC_FAULT_PLUGINS", "netvisor,ongoing_wms")
+    registry = discover(select=set(plugins.split(",")))
     config = load_config(Path(sys.argv[1]), registry)
     state = DiskState(config.state_dir)
     try:

@@ -6,16 +6,19 @@ from __future__ import annotations
 from decimal import Decimal
 
 from erpsync_netvisor.sandbox import CommentLine, DeliveryAddress, ProductLine, PurchaseLine
+from erpsync_poweroffice.sandbox import ProductLine as PoLine
+from erpsync_poweroffice.sandbox import TextLine
 
 from erpsync.models import Flow
 from tests.faults.conftest import Tally
-from tests.faults.world import CUSTOMER, PRODUCTS, InProcess, cli
+from tests.faults.world import CUSTOMER, PRODUCTS, InProcess, World, cli
+from tests.faults.world_poweroffice import PoWorld
 
 LONG_NAME = "Pitkä tuotenimi, joka ei mahdu varastojärjestelmään " + "ä" * 250
 
 
 async def test_an_order_line_for_an_article_unknown_to_the_wms_is_a_clear_dead_letter(
-    mounted: InProcess, tally: Tally,
+    mounted: InProcess[World], tally: Tally,
 ) -> None:
     world = mounted.world
     # A product Netvisor has but the WMS never got: added after the articles ran.
@@ -43,7 +46,7 @@ async def test_an_order_line_for_an_article_unknown_to_the_wms_is_a_clear_dead_l
 
 
 async def test_a_text_the_wms_refuses_as_too_long_is_dead_lettered_with_its_words(
-    mounted: InProcess, tally: Tally,
+    mounted: InProcess[World], tally: Tally,
 ) -> None:
     world = mounted.world
     world.nv.add_product("PITKA-1", LONG_NAME)
@@ -70,7 +73,7 @@ async def test_a_text_the_wms_refuses_as_too_long_is_dead_lettered_with_its_word
 
 
 async def test_nordic_names_arrive_unchanged_in_every_field(
-    mounted: InProcess, tally: Tally,
+    mounted: InProcess[World], tally: Tally,
 ) -> None:
     world = mounted.world
     nv = world.nv
@@ -117,7 +120,7 @@ async def test_nordic_names_arrive_unchanged_in_every_field(
 
 
 async def test_a_product_with_an_unparseable_number_is_a_dead_letter_and_the_rest_synced(
-    mounted: InProcess, tally: Tally,
+    mounted: InProcess[World], tally: Tally,
 ) -> None:
     """One product Netvisor sends with a number that cannot be read is dead-lettered, named
     with the field and the value; every other product of the same read arrives; once the
@@ -152,3 +155,110 @@ async def test_a_product_with_an_unparseable_number_is_a_dead_letter_and_the_res
         assert result.exit_code == 0, result.output
     assert mounted.state.dead_letters() == []
     assert world.wms.count(Flow.ORDERS) == 3 and world.wms.count(Flow.PURCHASE_ORDERS) == 2
+
+
+# --- PowerOffice Go ---------------------------------------------------------------------------
+
+
+async def test_poweroffice_a_product_with_an_unparseable_number_is_a_dead_letter(
+    po_mounted: InProcess[PoWorld], tally: Tally,
+) -> None:
+    """One product whose UnitPrice Go sends as a text that is no number: a dead letter naming
+    the product, the field and the value; every other product of the same page arrives, the
+    orders and the stock flow go on; corrected in Go, the next cycle writes it."""
+    world = po_mounted.world
+    bad = PRODUCTS[6][0]
+    world.po.change_product(bad, unit_price=Decimal("77.77"))
+    world.erp_chaos.arm("replace", path="/v2/products", count=1000, old=b"77.77",
+                        new=b'"77,7,7"')
+    runs = await po_mounted.run()
+    tally.count_runs(runs)
+    assert world.erp_chaos.injected >= 1
+    tally.faults += 1
+    articles = runs[Flow.ARTICLES]
+    assert (articles.outcome, articles.dead_lettered) == ("partial", 1), articles
+    (letter,) = [d for d in po_mounted.state.dead_letters() if d.flow == "articles"]
+    assert letter.business_key == bad
+    assert "UnitPrice" in letter.message and "77,7,7" in letter.message, letter.message
+    assert world.wms.count(Flow.ARTICLES) == len(PRODUCTS) - 1, "the others arrived"
+    assert runs[Flow.ORDERS].outcome in ("ok", "partial"), "the cycle went on"
+
+    world.erp_chaos.rules.clear()
+    world.po.change_product(bad, unit_price=Decimal("77.70"))  # the user corrects it
+    again = await po_mounted.run()
+    tally.count_runs(again)
+    assert (again[Flow.ARTICLES].outcome, again[Flow.ARTICLES].written) == ("ok", 1)
+    assert world.wms.count(Flow.ARTICLES) == len(PRODUCTS)
+    assert [d for d in po_mounted.state.dead_letters() if d.flow == "articles"] == []
+
+
+async def test_poweroffice_an_invoice_line_for_a_product_unknown_to_the_wms(
+    po_mounted: InProcess[PoWorld], tally: Tally,
+) -> None:
+    """A paid invoice for a product the WMS never got (made after the articles ran): a clear
+    dead letter naming the article, the other orders synced; once the article has arrived,
+    ``erpsync retry`` sends the order."""
+    world = po_mounted.world
+    runs = await po_mounted.run(Flow.ARTICLES)
+    tally.count_runs(runs)
+    world.po.add_product("NY-1", "Ny vare Ålesund", stock_item=True, unit_price=Decimal("10"))
+    customer = world.po.add_customer("Kiosken på Tøyen")
+    invoice = world.po.send_invoice(customer, [PoLine("NY-1", 1),
+                                               PoLine(PRODUCTS[0][0], 1)])
+    world.po.register_payment(invoice)
+    bad = str(world.po.invoice(invoice)["OrderNo"])
+    tally.faults += 1
+    runs = await po_mounted.run(Flow.ORDERS)
+    tally.count_runs(runs)
+    run = runs[Flow.ORDERS]
+    assert (run.outcome, run.written, run.dead_lettered) == ("partial", 3, 1), run
+    (letter,) = po_mounted.state.dead_letters()
+    assert (letter.flow, letter.business_key) == ("orders", bad)
+    assert "NY-1" in (letter.vendor_message or ""), "the vendor's words name the article"
+    assert world.wms.count(Flow.ORDERS) == 3, "the other orders synced"
+
+    await po_mounted.run(Flow.ARTICLES)
+    result = await cli(world, "retry")
+    assert result.exit_code == 0, result.output
+    assert po_mounted.state.dead_letters() == []
+    assert [line["article"]["articleNumber"]
+            for line in world.wms.order(bad)["orderLines"]] == ["NY-1", PRODUCTS[0][0]]
+
+
+async def test_poweroffice_nordic_names_arrive_unchanged_in_every_field(
+    po_mounted: InProcess[PoWorld], tally: Tally,
+) -> None:
+    world = po_mounted.world
+    po = world.po
+    po.add_product_group("SYLT", "Syltetøy og marmelade Æøå")
+    po.add_product("ÆØÅ-1", "Blåbærsyltetøy Ærø Ørsted Åå", group="SYLT",
+                   description="Smør og brød på Østlandet", unit="EA", stock_item=True,
+                   unit_price=Decimal("49"))
+    customer = po.add_customer("Bjørnstjerne Kåre", legal_name="Ærlighet og Søn AS",
+                               mail_address={"AddressLine1": "Postboks 7 Økern",
+                                             "AddressLine2": "Avd. Innkjøp Å",
+                                             "ZipCode": "0508", "City": "Tromsø",
+                                             "CountryCode": "NO"})
+    invoice = po.send_invoice(customer, [PoLine("ÆØÅ-1", 2),
+                                         TextLine("Levér ved bakdøren, spør etter Åse")],
+                              customer_reference="Selger Øberg")
+    po.register_payment(invoice)
+    runs = await po_mounted.run()
+    tally.count_runs(runs)
+    assert {run.outcome for run in runs.values()} == {"ok"}, runs
+    assert po_mounted.state.dead_letters() == []
+
+    assert world.wms.article("ÆØÅ-1")["articleName"] == "Blåbærsyltetøy Ærø Ørsted Åå"
+    sent = world.wms.sent(Flow.ARTICLES, "ÆØÅ-1")
+    assert sent["articleGroup"]["name"] == "Syltetøy og marmelade Æøå"
+    assert sent["description"] == "Smør og brød på Østlandet"
+    for code, name in PRODUCTS:
+        assert world.wms.article(code)["articleName"] == name
+    order = world.wms.order(str(po.invoice(invoice)["OrderNo"]))
+    consignee = order["consignee"]
+    assert (consignee["name"], consignee["address1"], consignee["address2"],
+            consignee["city"]) == ("Ærlighet og Søn AS Bjørnstjerne Kåre", "Postboks 7 Økern",
+                                   "Avd. Innkjøp Å", "Tromsø")
+    assert [t["comment"] for t in order["advanced"]["orderTextLines"]] == [
+        "Levér ved bakdøren, spør etter Åse"]
+    assert order["orderInfo"]["consigneeOrderNumber"] == "Selger Øberg"

@@ -6,53 +6,71 @@ point named in its environment. After each kill the state directory is checked (
 ahead of what was written), then the child runs again without a fault, the warehouse does
 its work, and a last cycle runs; both simulators must end as after the same steps without a
 fault: no record lost, no delivery, receipt or stock transaction reported twice.
+
+Every test runs against each ERP's world (Netvisor; PowerOffice Go, whose way back is the
+stock on hand) at the kill points that apply to that ERP's flows.
 """
 
 from __future__ import annotations
 
 import signal
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from erpsync.models import Flow
 from erpsync.state import DiskState
-from tests.faults.conftest import Tally
-from tests.faults.world import OWNER, World, child_runs, make_world
+from tests.faults.conftest import Tally, run_ok
+from tests.faults.world import OWNER, ServedWorld
 
-INBOUND_POINTS = {
-    "before:upsert_order:1": "after the ERP read of the orders, before any order is written",
-    "after:upsert_article:3": "between WMS writes: the third article's PUT is done, its "
-                              "fingerprint not written",
-    "before:upsert_purchase_order:2": "between the purchase orders' WMS writes",
-    "txn:cursor-articles:1": "during the articles' cursor write (inside the SQLite "
-                             "transaction)",
+INBOUND_POINTS: dict[str, dict[str, tuple[str, Flow]]] = {
+    "netvisor": {
+        "before:upsert_order:1": ("after the ERP read of the orders, before any order is "
+                                  "written", Flow.ORDERS),
+        "after:upsert_article:3": ("between WMS writes: the third article's PUT is done, its "
+                                   "fingerprint not written", Flow.ARTICLES),
+        "before:upsert_purchase_order:2": ("between the purchase orders' WMS writes",
+                                           Flow.PURCHASE_ORDERS),
+        "txn:cursor-articles:1": ("during the articles' cursor write (inside the SQLite "
+                                  "transaction)", Flow.ARTICLES),
+    },
+    "poweroffice": {
+        "before:upsert_order:1": ("after the read of the paid invoices (and their lines and "
+                                  "customers), before any order is written", Flow.ORDERS),
+        "after:upsert_article:3": ("between WMS writes: the third product's PUT is done, its "
+                                   "fingerprint not written", Flow.ARTICLES),
+        "txn:cursor-orders:1": ("during the orders' cursor write (inside the SQLite "
+                                "transaction)", Flow.ORDERS),
+    },
 }
-EVENT_POINTS = {
-    "state:ledger-done-deliveries:1": "Netvisor accepted a delivery, the ledger not yet done",
-    "txn:ledger-done-receipts:1": "Netvisor accepted a receipt, killed inside the ledger write",
-    "state:ledger-done-adjustments:2": "Netvisor accepted the second warehouse event, the "
-                                       "ledger not yet done",
-    "txn:ledger-pending-deliveries:2": "during the pending write of the second delivery",
-    "before:mark_reported:2": "ledger done, the WMS not yet told",
-    "txn:cursor-deliveries:1": "during the deliveries' cursor write",
+RETURN_POINTS: dict[str, dict[str, str]] = {
+    "netvisor": {
+        "state:ledger-done-deliveries:1": "Netvisor accepted a delivery, the ledger not yet "
+                                          "done",
+        "txn:ledger-done-receipts:1": "Netvisor accepted a receipt, killed inside the ledger "
+                                      "write",
+        "state:ledger-done-adjustments:2": "Netvisor accepted the second warehouse event, the "
+                                           "ledger not yet done",
+        "txn:ledger-pending-deliveries:2": "during the pending write of the second delivery",
+        "before:mark_reported:2": "ledger done, the WMS not yet told",
+        "txn:cursor-deliveries:1": "during the deliveries' cursor write",
+    },
+    "poweroffice": {
+        "http:PATCH:1": "between stock pushes: the first product's StockOnHand PATCH answered, "
+                        "the others not sent",
+        "after:push_stock:1": "every PATCH of the batch answered, no fingerprint written",
+    },
 }
 KILLED = -signal.SIGKILL
 
 
-def _ok(world: World, tally: Tally, point: str | None = None) -> dict[str, Any]:
-    result = world.run_child(point)
-    assert result.returncode == 0, result.stderr[-3000:]
-    runs = child_runs(result)[OWNER]
-    tally.count_runs(runs)
-    assert {flow: run[0] for flow, run in runs.items()} == dict.fromkeys(runs, "ok"), runs
-    return runs
+def _points(table: dict[str, dict[str, Any]]) -> list[Any]:
+    return [pytest.param(erp, point, id=f"{erp}-{point}")
+            for erp, points in table.items() for point in points]
 
 
-def _kill(world: World, tally: Tally, point: str) -> None:
+def _kill(world: ServedWorld, tally: Tally, point: str) -> None:
     result = world.run_child(point)
     assert result.returncode == KILLED, (
         f"the child was not killed at {point} (rc {result.returncode}): the point was never "
@@ -61,7 +79,7 @@ def _kill(world: World, tally: Tally, point: str) -> None:
     tally.runs += 1
 
 
-def _ledger(world: World) -> dict[str, str]:
+def _ledger(world: ServedWorld) -> dict[str, str]:
     state = DiskState(world.state_dir)
     try:
         cache = state._caches["ledger"]
@@ -71,7 +89,7 @@ def _ledger(world: World) -> dict[str, str]:
         state.close()
 
 
-def _cursor(world: World, flow: Flow) -> Any:
+def _cursor(world: ServedWorld, flow: Flow) -> Any:
     state = DiskState(world.state_dir)
     try:
         return state.get_cursor(OWNER, flow.value)
@@ -79,65 +97,70 @@ def _cursor(world: World, flow: Flow) -> Any:
         state.close()
 
 
-@pytest.fixture(scope="module")
-def clean() -> Iterator[dict[str, Any]]:
-    """Both simulators' end state after the same steps without a fault."""
-    from tests.faults.conftest import TALLY
-
-    with tempfile.TemporaryDirectory() as folder:
-        world = make_world(Path(folder))
-        try:
-            _ok(world, TALLY)
-            world.play_the_warehouse()
-            _ok(world, TALLY)
-            yield world.snapshot()
-        finally:
-            world.close()
+def _all_done(world: ServedWorld) -> None:
+    """Every report the ledger holds is done (an ERP that takes no reports has none)."""
+    assert set(_ledger(world).values()) == ({"done"} if world.reports_events else set())
 
 
-@pytest.mark.parametrize("point", list(INBOUND_POINTS))
-def test_a_kill_while_syncing_into_the_warehouse(point: str, world: World, tally: Tally,
-                                                 clean: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("erp_world", "point"), _points(INBOUND_POINTS),
+                         indirect=["erp_world"])
+def test_a_kill_while_syncing_into_the_warehouse(
+    erp_world: ServedWorld, point: str, tally: Tally,
+    clean_end_state: Callable[[str], dict[str, Any]],
+) -> None:
+    world = erp_world
+    clean = clean_end_state(world.erp_name)
     _kill(world, tally, point)
     if point == "before:upsert_order:1":
         assert _cursor(world, Flow.ARTICLES) is not None, "the articles flow had finished"
         assert world.wms.count(Flow.ORDERS) == 0
     # No cursor ahead of what was written: the killed flow's cursor was never stored.
-    killed_flow = {"before:upsert_order:1": Flow.ORDERS, "after:upsert_article:3": Flow.ARTICLES,
-                   "before:upsert_purchase_order:2": Flow.PURCHASE_ORDERS,
-                   "txn:cursor-articles:1": Flow.ARTICLES}[point]
-    assert _cursor(world, killed_flow) is None
+    assert _cursor(world, INBOUND_POINTS[world.erp_name][point][1]) is None
     if point == "txn:cursor-articles:1":
         assert world.wms.count(Flow.ARTICLES) == 7, "every article was written before the kill"
+    if point == "txn:cursor-orders:1":
+        assert world.wms.count(Flow.ORDERS) == len(world.orders), "written before the kill"
 
-    restart = _ok(world, tally)
+    restart = run_ok(world, tally)
     assert restart["articles"][1] == 7, "the restart read the catalogue again"
     world.play_the_warehouse()
-    _ok(world, tally)
+    run_ok(world, tally)
     snapshot = world.snapshot()
     tally.compare(clean, snapshot)
     assert snapshot == clean
-    assert set(_ledger(world).values()) == {"done"}
+    _all_done(world)
 
 
-@pytest.mark.parametrize("point", list(EVENT_POINTS))
-def test_a_kill_while_reporting_back_to_netvisor(point: str, world: World, tally: Tally,
-                                                 clean: dict[str, Any]) -> None:
-    _ok(world, tally)
+@pytest.mark.parametrize(("erp_world", "point"), _points(RETURN_POINTS),
+                         indirect=["erp_world"])
+def test_a_kill_while_reporting_back_to_the_erp(
+    erp_world: ServedWorld, point: str, tally: Tally,
+    clean_end_state: Callable[[str], dict[str, Any]],
+) -> None:
+    world = erp_world
+    clean = clean_end_state(world.erp_name)
+    run_ok(world, tally)
     world.play_the_warehouse()
+    before = world.snapshot()
     _kill(world, tally, point)
     if point.startswith("state:ledger-done") or point.startswith("txn:ledger-done"):
         assert "pending" in _ledger(world).values(), "the ERP has it, the ledger says pending"
     if point == "txn:cursor-deliveries:1":
         assert _cursor(world, Flow.DELIVERIES) is None, "the killed cursor write was rolled back"
-        assert world.nv.request_count("salesorderinvoicing.nv", "POST") == 2
+        assert world.erp.request_count("salesorderinvoicing.nv", "POST") == 2
+    if point.startswith("http:PATCH:"):
+        patched = int(point.rsplit(":", 1)[1])
+        writes = world.snapshot()["po_stock_writes"]
+        assert sum(writes.values()) - sum(before["po_stock_writes"].values()) == patched, \
+            "killed between two PATCHes"
 
-    _ok(world, tally)
+    run_ok(world, tally)
     snapshot = world.snapshot()
     tally.compare(clean, snapshot)
-    assert snapshot == clean, "no delivery, receipt or warehouse event lost or sent twice"
-    assert set(_ledger(world).values()) == {"done"}
+    assert snapshot == clean, "no delivery, receipt, warehouse event or stock write lost or " \
+                              "sent twice"
+    _all_done(world)
 
-    quiet = _ok(world, tally)
+    quiet = run_ok(world, tally)
     assert {flow: run[2] for flow, run in quiet.items()} == dict.fromkeys(quiet, 0)
     assert world.snapshot() == clean

@@ -11,12 +11,14 @@ import os
 import subprocess
 import sys
 import traceback
+from typing import Any
 
 import pytest
 
 from erpsync.models import Flow
 from tests.faults.conftest import Tally
-from tests.faults.world import OWNER, InProcess, World, cli
+from tests.faults.world import OWNER, PRODUCTS, InProcess, ServedWorld, World, cli
+from tests.faults.world_poweroffice import PoWorld
 
 
 def _secrets(world: World) -> dict[str, str]:
@@ -71,21 +73,32 @@ async def test_no_secret_leaks_anywhere(
         tally.count_runs(second)
         assert "needs_reauthorisation" in {run.outcome for run in second.values()}
 
-        texts: list[str] = []
-        for record in caplog.records:
-            texts.append(record.getMessage())
-            if record.exc_info:
-                texts.append("".join(traceback.format_exception(*record.exc_info)))
-        assert len(texts) > 20, "DEBUG lines were captured"
-        assert _leaks("\n".join(texts), secrets) == [], "a log line (as logged, unfiltered)"
-        runs = [r for flow in Flow for r in inproc.state.runs(OWNER, flow.value)]
-        assert _leaks("\n".join(r.model_dump_json() for r in runs), secrets) == []
-        status = inproc.state.get_owner_status(OWNER)
-        assert status is not None
-        assert _leaks(status.model_dump_json(), secrets) == []
+        _no_leaks_in_logs_runs_or_status(caplog, inproc, secrets)
     finally:
         inproc.close()
+    await _no_leaks_in_cli_child_or_state(world, tally, secrets)
 
+
+def _no_leaks_in_logs_runs_or_status(caplog: pytest.LogCaptureFixture,
+                                     inproc: InProcess[Any], secrets: dict[str, str]) -> None:
+    texts: list[str] = []
+    for record in caplog.records:
+        texts.append(record.getMessage())
+        if record.exc_info:
+            texts.append("".join(traceback.format_exception(*record.exc_info)))
+    assert len(texts) > 20, "DEBUG lines were captured"
+    assert _leaks("\n".join(texts), secrets) == [], "a log line (as logged, unfiltered)"
+    runs = [r for flow in Flow for r in inproc.state.runs(OWNER, flow.value)]
+    assert _leaks("\n".join(r.model_dump_json() for r in runs), secrets) == []
+    assert _leaks("\n".join(d.model_dump_json() for d in inproc.state.dead_letters()),
+                  secrets) == []
+    status = inproc.state.get_owner_status(OWNER)
+    assert status is not None
+    assert _leaks(status.model_dump_json(), secrets) == []
+
+
+async def _no_leaks_in_cli_child_or_state(world: ServedWorld, tally: Tally,
+                                          secrets: dict[str, str]) -> None:
     shown = await cli(world, "status")
     assert "needs re-authorisation" in shown.output
     assert _leaks(shown.output, secrets) == []
@@ -104,3 +117,56 @@ async def test_no_secret_leaks_anywhere(
             data = path.read_bytes()
             leaked = [name for name, value in secrets.items() if value.encode() in data]
             assert leaked == [], f"{path} holds {leaked}"
+
+
+async def test_no_poweroffice_key_leaks_anywhere(
+    po_world: PoWorld, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    tally: Tally,
+) -> None:
+    """The application key, the client key and the subscription key (and the Basic credentials
+    and bearer tokens made of them), with Go's gateway and API echoing them back."""
+    world = po_world
+    caplog.set_level(logging.DEBUG)
+    for name in ("erpsync", "httpx", "httpcore", "uvicorn"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    inproc = InProcess(world, monkeypatch)
+    secrets = dict(world.secrets)
+    application = secrets["FAULT_PO.application_key"]
+    client = secrets["FAULT_PO.client_key"]
+    subscription = secrets["FAULT_PO.subscription_key"]
+    secrets["poweroffice basic auth"] = base64.b64encode(
+        f"{application}:{client}".encode()).decode()
+    try:
+        world.po.fail_next(20, 503, {"title": "Service Unavailable",
+                                     "detail": f"subscription {subscription} client {client} "
+                                               "overloaded"},
+                           path="/Demo/v2/OutgoingInvoices")
+        tally.faults += 1
+        first = await inproc.run()
+        tally.count_runs(first)
+        assert first[Flow.ORDERS].outcome == "failed"
+        assert "***" in (first[Flow.ORDERS].message or ""), "the echoed keys are masked"
+        world.po.clear_faults()
+        tally.count_runs(await inproc.run())
+        secrets |= {f"bearer token {n}": token for n, token in enumerate(world.po._tokens)}
+        world.play_the_warehouse()
+        code = PRODUCTS[0][0]
+        world.po.fail_next(1, 400, {"title": "Bad Request",
+                                    "detail": f"StockOnHand refused for key {application}"},
+                           path=f"/Demo/v2/Products/{world.po.product(code)['Id']}")
+        tally.faults += 1
+        second = await inproc.run()
+        tally.count_runs(second)
+        (letter,) = inproc.state.dead_letters()
+        assert letter.business_key == code
+        assert "***" in (letter.vendor_message or ""), "the echoed application key is masked"
+        world.po.deactivate_client()  # every token refused; the token endpoint says why
+        tally.faults += 1
+        third = await inproc.run()
+        tally.count_runs(third)
+        assert "needs_reauthorisation" in {run.outcome for run in third.values()}
+
+        _no_leaks_in_logs_runs_or_status(caplog, inproc, secrets)
+    finally:
+        inproc.close()
+    await _no_leaks_in_cli_child_or_state(world, tally, secrets)

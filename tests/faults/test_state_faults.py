@@ -21,7 +21,7 @@ from erpsync.errors import StateError
 from erpsync.models import Flow
 from erpsync.state import DiskState
 from tests.faults.conftest import Tally
-from tests.faults.world import OWNER, InProcess, cli
+from tests.faults.world import OWNER, InProcess, World, cli
 
 RETURN = (Flow.DELIVERIES, Flow.RECEIPTS, Flow.ADJUSTMENTS)
 
@@ -56,7 +56,7 @@ def _wms_writes(world: Any) -> int:
 
 
 async def test_a_full_disk_before_a_report_stops_before_anything_is_sent(
-    mounted: InProcess, monkeypatch: pytest.MonkeyPatch, tally: Tally,
+    mounted: InProcess[World], monkeypatch: pytest.MonkeyPatch, tally: Tally,
 ) -> None:
     world = mounted.world
     tally.count_runs(await mounted.run())
@@ -81,7 +81,7 @@ async def test_a_full_disk_before_a_report_stops_before_anything_is_sent(
 
 
 async def test_a_full_disk_after_netvisor_accepted_never_sends_the_report_twice(
-    mounted: InProcess, monkeypatch: pytest.MonkeyPatch, tally: Tally,
+    mounted: InProcess[World], monkeypatch: pytest.MonkeyPatch, tally: Tally,
 ) -> None:
     world = mounted.world
     tally.count_runs(await mounted.run())
@@ -108,7 +108,7 @@ async def test_a_full_disk_after_netvisor_accepted_never_sends_the_report_twice(
 
 
 async def test_a_read_only_state_directory_stops_the_run_and_nothing_is_resynced(
-    mounted: InProcess, monkeypatch: pytest.MonkeyPatch, tally: Tally,
+    mounted: InProcess[World], monkeypatch: pytest.MonkeyPatch, tally: Tally,
 ) -> None:
     world = mounted.world
     tally.count_runs(await mounted.run(Flow.ARTICLES))
@@ -144,7 +144,7 @@ def test_a_state_directory_that_is_not_writable_is_refused_at_open(
 
 @pytest.mark.parametrize("entry", ["cursor", "ledger", "fingerprint"])
 async def test_a_corrupted_entry_is_a_clear_error_and_a_stop(
-    entry: str, mounted: InProcess, tally: Tally,
+    entry: str, mounted: InProcess[World], tally: Tally,
 ) -> None:
     world = mounted.world
     tally.count_runs(await mounted.run())

@@ -11,15 +11,17 @@ waits between retries are recorded instead of slept.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from erpsync.models import Flow
-from tests.faults.conftest import Tally
-from tests.faults.world import PRODUCTS, InProcess, World, cli, make_world
+from tests.faults.conftest import ERPS, Tally
+from tests.faults.world import PRODUCTS, InProcess, ServedWorld, World, cli, make_world
+from tests.faults.world_poweroffice import PoWorld, make_po_world
 
 ARTICLES = len(PRODUCTS)
 
@@ -28,23 +30,24 @@ def _outcomes(runs: dict[Flow, Any]) -> dict[Flow, str]:
     return {flow: run.outcome for flow, run in runs.items()}
 
 
-async def _full(inproc: InProcess, tally: Tally, *flows: Flow) -> dict[Flow, Any]:
+async def _full(inproc: InProcess[Any], tally: Tally, *flows: Flow) -> dict[Flow, Any]:
     runs = await inproc.run(*flows)
     tally.count_runs(runs)
     return runs
 
 
-def _complete(world: World) -> None:
+def _complete(world: ServedWorld) -> None:
     """Everything arrived in Ongoing, each once."""
-    assert world.wms.count(Flow.ARTICLES) == ARTICLES
-    assert world.wms.count(Flow.ORDERS) == len(world.orders)
-    assert world.wms.count(Flow.PURCHASE_ORDERS) == len(world.purchase_orders)
+    for flow, count in world.inbound().items():
+        assert world.wms.count(flow) == count, flow
     assert {code for code, _ in PRODUCTS} == set(world.snapshot()["wms_articles"])
 
 
+@pytest.mark.parametrize("erp_world", ERPS, indirect=True)
 async def test_429_with_retry_after_is_waited_out_and_nothing_is_written_twice(
-    world: World, inproc: InProcess, tally: Tally,
+    erp_world: ServedWorld, erp_inproc: InProcess[ServedWorld], tally: Tally,
 ) -> None:
+    world, inproc = erp_world, erp_inproc
     world.wms.fail_next(2, 429, {"message": "Too many requests"}, {"Retry-After": "3"},
                         method="PUT", path="/articles")
     tally.faults += 2
@@ -57,7 +60,7 @@ async def test_429_with_retry_after_is_waited_out_and_nothing_is_written_twice(
 
 @pytest.mark.parametrize("status", [502, 504])
 async def test_a_passing_gateway_error_is_retried(
-    status: int, world: World, inproc: InProcess, tally: Tally,
+    status: int, world: World, inproc: InProcess[World], tally: Tally,
 ) -> None:
     world.wms.fail_next(2, status, method="PUT", path="/articles")
     world.nv.fail_next(2, status, resource="productlist.nv")
@@ -70,7 +73,7 @@ async def test_a_passing_gateway_error_is_retried(
 
 
 async def test_an_outage_beyond_the_retries_fails_the_flow_and_the_next_cycle_catches_up(
-    world: World, inproc: InProcess, tally: Tally,
+    world: World, inproc: InProcess[World], tally: Tally,
 ) -> None:
     world.nv.fail_next(50, 503, "Palvelu on tilapäisesti poissa käytöstä",
                        resource="purchaseorderlist.nv")
@@ -95,7 +98,7 @@ async def test_an_outage_beyond_the_retries_fails_the_flow_and_the_next_cycle_ca
 
 
 async def test_a_500_on_a_report_fails_the_flow_and_the_next_cycle_reports_once(
-    world: World, inproc: InProcess, tally: Tally,
+    world: World, inproc: InProcess[World], tally: Tally,
 ) -> None:
     await _full(inproc, tally)
     world.play_the_warehouse()
@@ -120,12 +123,14 @@ async def test_a_500_on_a_report_fails_the_flow_and_the_next_cycle_reports_once(
     assert world.nv.request_count("salesorderinvoicing.nv", "POST") == 3, "2 deliveries + 1 failed"
 
 
+@pytest.mark.parametrize("erp_world", ERPS, indirect=True)
 @pytest.mark.parametrize("kind", ["drop", "truncate", "garbage"])
 async def test_a_broken_answer_from_ongoing(
-    kind: str, world: World, inproc: InProcess, tally: Tally,
+    kind: str, erp_world: ServedWorld, erp_inproc: InProcess[ServedWorld], tally: Tally,
 ) -> None:
+    world, inproc = erp_world, erp_inproc
     world.wms_chaos.arm(kind, method="PUT", path="/articles", count=1)
-    world.wms_chaos.arm(kind, method="GET", path="/orders", count=1)
+    world.wms_chaos.arm(kind, method="GET", path=world.wms_list, count=1)
     tally.faults += 2
     runs = await _full(inproc, tally)
     assert world.wms_chaos.injected == 2
@@ -139,7 +144,7 @@ async def test_a_broken_answer_from_ongoing(
 
 
 async def test_broken_answers_from_netvisor(
-    world: World, inproc: InProcess, tally: Tally,
+    world: World, inproc: InProcess[World], tally: Tally,
 ) -> None:
     """A dropped link on a read, a truncated answer to a delivery report (served: the report
     reached Netvisor), garbage answering a receipt (served too)."""
@@ -191,3 +196,162 @@ async def test_netvisor_timing_out_fails_the_flow_and_the_next_cycle_catches_up(
         _complete(slow_world)
     finally:
         inproc.close()
+
+
+# --- PowerOffice Go: faults on a share of its calls ------------------------------------------
+
+STATUSES = ["429", "500", "502", "503", "504"]
+BROKEN = ["drop", "truncate", "garbage"]
+
+
+async def _until_ok(inproc: InProcess[PoWorld], tally: Tally, cycles: int = 6) -> int:
+    """Cycles until one ends ``ok`` in every flow; how many it took."""
+    for n in range(1, cycles + 1):
+        runs = await _full(inproc, tally)
+        if set(_outcomes(runs).values()) == {"ok"}:
+            return n
+        for run in runs.values():
+            if run.outcome != "ok":
+                assert run.message, "a failed flow says why"
+    raise AssertionError(f"still failing after {cycles} cycles: {runs}")
+
+
+@pytest.mark.parametrize(("kinds", "seed"), [
+    pytest.param(STATUSES, 1, id="429-and-5xx"),
+    pytest.param(BROKEN, 2, id="dropped-truncated-malformed"),
+])
+async def test_faults_on_a_share_of_poweroffice_calls_end_as_a_clean_run(
+    kinds: list[str], seed: int, po_world: PoWorld, monkeypatch: pytest.MonkeyPatch,
+    tally: Tally, clean_end_state: Callable[[str], dict[str, Any]],
+) -> None:
+    """A third of PowerOffice Go's answers broken (at most 14): the cycles go on, a failed flow
+    is caught up by the next cycle, and both simulators end as after the same steps without a
+    fault: no product, order or stock write lost, none written twice."""
+    world = po_world
+    inproc = InProcess(world, monkeypatch)
+    try:
+        world.fail_share(0.33, kinds, seed=seed, limit=14)
+        await _until_ok(inproc, tally)
+        world.play_the_warehouse()
+        await _until_ok(inproc, tally)
+        drawn = world.erp_chaos.log
+        tally.faults += len(drawn)
+        assert len(drawn) >= 8, f"faults were injected: {drawn}"
+        assert world.erp_chaos.injected == len(drawn)
+        statuses = [int(kind) for kind, _, _ in drawn if kind.isdigit()]
+        throttled = world.po.throttled(world.po.subscription_key["demo"])
+        answered = Counter(r.status for r in world.po.requests
+                           if r.status in (429, 500, 502, 503, 504))
+        assert Counter(statuses) + Counter({429: throttled}) == answered, \
+            "every status was answered by the simulator itself (and its own rate limit)"
+        if 429 in statuses:
+            assert 2.0 in inproc.waits, f"Retry-After honoured: {inproc.waits}"
+        world.erp_chaos.disarm()
+        quiet = await _full(inproc, tally)
+        assert {run.written for run in quiet.values()} == {0}, quiet
+        assert inproc.state.dead_letters() == []
+        clean = clean_end_state("poweroffice")
+        snapshot = world.snapshot()
+        tally.compare(clean, snapshot)
+        assert snapshot == clean
+    finally:
+        inproc.close()
+
+
+async def test_an_invoice_outage_beyond_the_retries_fails_only_the_orders_flow(
+    po_world: PoWorld, monkeypatch: pytest.MonkeyPatch, tally: Tally,
+) -> None:
+    world = po_world
+    inproc = InProcess(world, monkeypatch)
+    try:
+        world.po.fail_next(50, 503, path="/Demo/v2/OutgoingInvoices")
+        tally.faults += 1
+        runs = await _full(inproc, tally)
+        orders = runs[Flow.ORDERS]
+        assert orders.outcome == "failed"
+        assert "HTTP 503" in (orders.message or "") and "will try again next run" in (
+            orders.message or "")
+        assert 2 <= len(inproc.waits) <= 10, "retried, within the bounds"
+        assert world.po.request_count("/v2/OutgoingInvoices") <= 5
+        assert (runs[Flow.ARTICLES].outcome, runs[Flow.STOCK].outcome) == ("ok", "ok"), \
+            "the rest of the cycle goes on"
+        assert world.wms.count(Flow.ORDERS) == 0
+        assert inproc.state.get_cursor("kahvila", Flow.ORDERS.value) is None
+
+        world.po.clear_faults()
+        again = await _full(inproc, tally)
+        assert set(_outcomes(again).values()) == {"ok"}
+        assert again[Flow.ORDERS].written == len(world.orders)
+        assert again[Flow.ARTICLES].written == 0, "no re-sync of what was already there"
+        _complete(world)
+    finally:
+        inproc.close()
+
+
+async def test_a_refused_stock_patch_is_a_dead_letter_and_erpsync_retry_sends_it(
+    po_world: PoWorld, monkeypatch: pytest.MonkeyPatch, tally: Tally,
+    clean_end_state: Callable[[str], dict[str, Any]],
+) -> None:
+    """PowerOffice Go refuses one product's StockOnHand (a ProblemDetails 400): a dead letter
+    with Go's words, the other balances written; once the fault is gone ``erpsync retry``
+    writes it, once."""
+    world = po_world
+    inproc = InProcess(world, monkeypatch)
+    try:
+        await _full(inproc, tally)
+        world.play_the_warehouse()
+        code, other = PRODUCTS[0][0], PRODUCTS[1][0]
+        product_id = world.po.product(code)["Id"]
+        writes = world.po.stock_writes(code)
+        clean = clean_end_state("poweroffice")["po_stock"]
+        refusal = "StockOnHand cannot be changed while a stock count is open"
+        world.po.fail_next(1, 400, {"type": "https://tools.ietf.org/html/rfc7231#section-6.5.1",
+                                    "title": "One or more validation errors occurred.",
+                                    "status": 400, "detail": refusal},
+                           path=f"/Demo/v2/Products/{product_id}")
+        tally.faults += 1
+        runs = await _full(inproc, tally, Flow.STOCK)
+        stock = runs[Flow.STOCK]
+        assert (stock.outcome, stock.dead_lettered) == ("partial", 1), stock
+        (letter,) = inproc.state.dead_letters()
+        assert (letter.flow, letter.business_key) == ("stock", code)
+        assert refusal in (letter.vendor_message or "")
+        assert world.po.stock_writes(code) == writes
+        assert str(world.po.stock_on_hand(other)) == clean[other], "the others were written"
+
+        result = await cli(world, "retry")
+        assert result.exit_code == 0, result.output
+        assert inproc.state.dead_letters() == []
+        assert str(world.po.stock_on_hand(code)) == clean[code]
+        assert world.po.stock_writes(code) == writes + 1
+        again = await _full(inproc, tally, Flow.STOCK)
+        assert again[Flow.STOCK].written == 0, "nothing written twice"
+    finally:
+        inproc.close()
+
+
+async def test_poweroffice_timing_out_on_a_share_of_calls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tally: Tally,
+    clean_end_state: Callable[[str], dict[str, Any]],
+) -> None:
+    """A few of Go's answers come after the plugin's timeout: retried (reads and the
+    idempotent PATCH), or the flow fails and the next cycle catches up; nothing twice."""
+    world = make_po_world(tmp_path, extra_erp="timeout_seconds = 0.25\n")
+    inproc = InProcess(world, monkeypatch)
+    try:
+        world.fail_share(0.3, ["slow"], seed=4, limit=4, delay=0.6)
+        await _until_ok(inproc, tally)
+        world.play_the_warehouse()
+        await _until_ok(inproc, tally)
+        tally.faults += len(world.erp_chaos.log)
+        assert len(world.erp_chaos.log) == 4, "every slow answer was drawn"
+        assert len(inproc.waits) >= 1, "a timed-out call was retried"
+        await asyncio.sleep(0.7)  # the late answers finish inside the simulator
+        _complete(world)
+        clean = clean_end_state("poweroffice")
+        snapshot = world.snapshot()
+        tally.compare(clean, snapshot)
+        assert snapshot == clean
+    finally:
+        inproc.close()
+        world.close()

@@ -6,14 +6,17 @@ to compare a faulty run with a clean one.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import random
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 from erpsync_netvisor.sandbox import (
     CommentLine,
@@ -60,22 +63,54 @@ class _Rule:
     new: bytes = b""
 
 
+@dataclass
+class _Share:
+    share: float
+    kinds: tuple[str, ...]
+    rng: random.Random
+    limit: int
+    status: Callable[[int, str], None] | None
+    delay: float
+
+
 class Chaos:
     """ASGI middleware around a simulator for what its own ``fail_next`` cannot do: a link
     dropped in the middle of an answer and a truncated answer (the call is served first, so a
-    write happened), and garbage with status 200."""
+    write happened), garbage with status 200, an answer that comes too late; and faults on a
+    random share of the calls (:meth:`arm_share`)."""
+
+    KINDS = ("drop", "truncate", "garbage", "replace", "refuse", "slow")
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.rules: list[_Rule] = []
         self.injected = 0
+        self.log: list[tuple[str, str, str]] = []
+        """(kind, method, path) of every fault injected by a share."""
+        self._share: _Share | None = None
 
     def arm(self, kind: str, *, method: str | None = None, path: str | None = None,
             count: int = 1, old: bytes = b"", new: bytes = b"") -> None:
         """``replace``: the answer with ``old`` replaced by ``new`` (bad data from the vendor;
         not counted as an injected fault unless ``old`` was found)."""
-        assert kind in ("drop", "truncate", "garbage", "replace", "refuse")
+        assert kind in self.KINDS
         self.rules.append(_Rule(kind, method, path, count, old, new))
+
+    def arm_share(self, share: float, kinds: Sequence[str], *, rng: random.Random, limit: int,
+                  status: Callable[[int, str], None] | None = None,
+                  delay: float = 0.0) -> None:
+        """Break each call with probability ``share``, at most ``limit`` calls in all, with a
+        kind drawn from ``kinds``: ``drop``, ``truncate``, ``garbage``, ``slow`` (served
+        ``delay`` seconds late), or an HTTP status as digits, which ``status(code, path)`` arms
+        in the simulator itself for this call."""
+        for kind in kinds:
+            assert kind in ("drop", "truncate", "garbage", "slow") or (
+                kind.isdigit() and status is not None), kind
+        self._share = _Share(share, tuple(kinds), rng, limit, status, delay)
+
+    def disarm(self) -> None:
+        self.rules.clear()
+        self._share = None
 
     def _take(self, scope: dict[str, Any], body: bytes = b"") -> _Rule | None:
         for rule in self.rules:
@@ -87,6 +122,20 @@ class Chaos:
                     self.rules.remove(rule)
                 return rule
         return None
+
+    def _draw(self, scope: dict[str, Any]) -> _Rule | None:
+        share = self._share
+        if share is None or share.limit <= 0 or share.rng.random() >= share.share:
+            return None
+        share.limit -= 1
+        kind = share.rng.choice(share.kinds)
+        self.log.append((kind, scope["method"], scope["path"]))
+        if kind.isdigit():
+            assert share.status is not None
+            share.status(int(kind), scope["path"])  # the simulator answers it: counted there
+            self.injected += 1
+            return None
+        return _Rule(kind, None, None, 1)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -109,7 +158,7 @@ class Chaos:
                 return {"type": "http.request", "body": body, "more_body": False}
 
             receive = replay
-        rule = self._take(scope, body)
+        rule = self._take(scope, body) or self._draw(scope)
         if rule is None:
             await self.app(scope, receive, send)
             return
@@ -123,6 +172,11 @@ class Chaos:
             return
         if rule.kind != "replace":
             self.injected += 1
+        if rule.kind == "slow":  # served, but after the client gave up
+            assert self._share is not None
+            await asyncio.sleep(self._share.delay)
+            await self.app(scope, receive, send)
+            return
         if rule.kind == "garbage":
             body = b"<html><body>502 Bad Gateway</body>"
             await send({"type": "http.response.start", "status": 200,
@@ -158,23 +212,40 @@ class Chaos:
             raise ConnectionAbortedError("chaos: the link dropped mid-answer")
 
 
-@dataclass
-class World:
+@dataclass(kw_only=True)
+class ServedWorld:
+    """What every ERP's world has: the Ongoing WMS simulator and the ERP's simulator behind
+    :class:`Chaos`, served on loopback (or mounted), and a config for one goods owner."""
+
+    erp_name: ClassVar[str]
+    plugins: ClassVar[frozenset[str]]
+    reports_events: ClassVar[bool]
+    """Whether the ERP takes deliveries, receipts or adjustments (a ledger of reports)."""
+    wms_list: ClassVar[str]
+    """A WMS list (GET) every cycle of this ERP's flows reads."""
     folder: Path
-    nv: NetvisorSandbox
     wms: OngoingSandbox
     servers: list[LoopbackServer]
     config: Path
     env: dict[str, str]
     secrets: dict[str, str]
     orders: list[str] = field(default_factory=list)
-    purchase_orders: list[str] = field(default_factory=list)
-    nv_chaos: Chaos = field(init=False)
+    """The ERP's keys of the orders it seeded (the WMS order numbers)."""
+    erp_chaos: Chaos = field(init=False)
     wms_chaos: Chaos = field(init=False)
 
     @property
     def state_dir(self) -> Path:
         return self.folder / "state"
+
+    @property
+    def erp(self) -> Any:
+        """The ERP's simulator."""
+        raise NotImplementedError
+
+    @property
+    def erp_base_url(self) -> str:
+        raise NotImplementedError
 
     def close(self) -> None:
         for server in self.servers:
@@ -183,12 +254,51 @@ class World:
     def run_child(self, point: str | None = None,
                   timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """``child.py`` in a new process: one cycle of every flow, SIGKILLed at ``point``."""
-        env = {**os.environ, **self.env, "ERPSYNC_FAULT_LOCK_TTL": "0.5"}
+        env = {**os.environ, **self.env, "ERPSYNC_FAULT_LOCK_TTL": "0.5",
+               "ERPSYNC_FAULT_PLUGINS": ",".join(sorted(self.plugins))}
         env.pop("ERPSYNC_FAULT_POINT", None)
         if point:
             env["ERPSYNC_FAULT_POINT"] = point
         return subprocess.run([sys.executable, str(CHILD), str(self.config)], env=env,
                               cwd=self.folder, capture_output=True, text=True, timeout=timeout)
+
+    def inbound(self) -> dict[Flow, int]:
+        """How many records of each inbound flow the seeded ERP holds for the WMS."""
+        raise NotImplementedError
+
+    def play_the_warehouse(self) -> None:
+        raise NotImplementedError
+
+    def snapshot(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+@dataclass(kw_only=True)
+class World(ServedWorld):
+    """The Netvisor world."""
+
+    erp_name: ClassVar[str] = "netvisor"
+    plugins: ClassVar[frozenset[str]] = PLUGINS
+    reports_events: ClassVar[bool] = True
+    wms_list: ClassVar[str] = "/orders"
+    nv: NetvisorSandbox
+    purchase_orders: list[str] = field(default_factory=list)
+
+    @property
+    def erp(self) -> NetvisorSandbox:
+        return self.nv
+
+    @property
+    def erp_base_url(self) -> str:
+        return self.nv.base_url
+
+    @property
+    def nv_chaos(self) -> Chaos:
+        return self.erp_chaos
+
+    def inbound(self) -> dict[Flow, int]:
+        return {Flow.ARTICLES: len(PRODUCTS), Flow.ORDERS: len(self.orders),
+                Flow.PURCHASE_ORDERS: len(self.purchase_orders)}
 
     def play_the_warehouse(self) -> None:
         """Ship the first order in full, the second in part; receive the first purchase order
@@ -316,8 +426,9 @@ def make_world(folder: Path, *, extra_nv: str = "", extra_wms: str = "",
         f'{extra_nv}\n'
         f'[goods_owners.wms]\nplugin = "ongoing_wms"\n[goods_owners.wms.settings]\n'
         f'{wms_settings}\n{extra_wms}\n', encoding="utf-8")
-    world = World(folder, nv, wms, servers, config, env, secrets, orders, pos)
-    world.nv_chaos, world.wms_chaos = chaos
+    world = World(folder=folder, nv=nv, wms=wms, servers=servers, config=config, env=env,
+                  secrets=secrets, orders=orders, purchase_orders=pos)
+    world.erp_chaos, world.wms_chaos = chaos
     return world
 
 
@@ -333,11 +444,14 @@ ALL_FLOWS = (Flow.ARTICLES, Flow.ORDERS, Flow.PURCHASE_ORDERS, Flow.DELIVERIES, 
              Flow.ADJUSTMENTS)
 
 
-class InProcess:
+W = TypeVar("W", bound=ServedWorld)
+
+
+class InProcess(Generic[W]):
     """The real runner in this process against the served simulators (faster than a child
     when nothing is killed). Waits between retries are recorded, not slept."""
 
-    def __init__(self, world: World, monkeypatch: Any) -> None:
+    def __init__(self, world: W, monkeypatch: Any) -> None:
         from erpsync import http
         from erpsync.config import load_config
         from erpsync.runner import Runner
@@ -352,7 +466,7 @@ class InProcess:
 
         monkeypatch.setattr(http, "_retry_sleep", record)
         self.world = world
-        self.registry = registry()
+        self.registry = discover(select=world.plugins)
         self.config = load_config(world.config, self.registry)
         self.state = DiskState(self.config.state_dir)
         self.runner = Runner(self.config, self.state, self.registry)
@@ -365,7 +479,7 @@ class InProcess:
         self.state.close()
 
 
-async def cli(world: World, *args: str) -> Any:
+async def cli(world: ServedWorld, *args: str) -> Any:
     """``erpsync --config CONFIG ARGS`` through the real CLI (in a worker thread: the CLI runs
     its own event loop)."""
     import asyncio

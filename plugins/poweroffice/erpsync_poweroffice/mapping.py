@@ -216,6 +216,14 @@ def decimal(value: Any) -> Decimal | None:
         raise ValueError(f"not a number: {value!r}") from None
 
 
+def number(obj: JsonObject, field: str) -> Decimal | None:
+    """``obj[field]`` as a Decimal (None when absent); an unreadable one names the field."""
+    try:
+        return decimal(obj.get(field))
+    except ValueError as error:
+        raise ValueError(f"{field}: {error}") from None
+
+
 def parse_time(value: Any) -> datetime | None:
     """A v2 timestamp (``DateTimeOffset``: ISO 8601 with an offset, up to 7 fraction digits).
 
@@ -269,8 +277,8 @@ def to_article(product: JsonObject, group_names: Mapping[str, str]) -> Article:
         barcode=text(product, "Gtin"),
         unit=text(product, "UnitOfMeasureCode"),
         group=group,
-        purchase_price=decimal(product.get("UnitCost")),
-        sales_price=decimal(product.get("UnitPrice")),
+        purchase_price=number(product, "UnitCost"),
+        sales_price=number(product, "UnitPrice"),
         modified_at=parse_time(product.get("LastChangedDateTimeOffset")),
     )
 
@@ -290,7 +298,7 @@ def group_names(groups: Iterable[JsonObject]) -> dict[str, str]:
 
 def is_paid_invoice(invoice: JsonObject) -> bool:
     """Seed 001's filter: paid (``Balance`` zero), not a credit note, not reversed."""
-    balance = decimal(invoice.get("Balance"))
+    balance = number(invoice, "Balance")
     return (balance is not None and balance == 0
             and text(invoice, "VoucherType") != CREDIT_NOTE
             and invoice.get("IsReversed") is not True)
@@ -369,7 +377,7 @@ def _lines(
     order_lines: list[OrderLine] = []
     text_lines: list[OrderTextLine] = []
     skipped: list[Skipped] = []
-    ordered = sorted(lines, key=lambda line: (decimal(line.get("SortOrder")) or 0))
+    ordered = sorted(lines, key=lambda line: (number(line, "SortOrder") or 0))
     for line in ordered:
         key = _key(line.get("Id"))
         if key is None:
@@ -382,12 +390,12 @@ def _lines(
                 text_lines.append(OrderTextLine(external_line_key=key, text=description))
             continue
         code = text(line, "ProductCode")
-        quantity = decimal(line.get("Quantity"))
+        quantity = number(line, "Quantity")
         if code is None or quantity is None or quantity <= 0:
             skipped.append(Skipped(key, f"{text(line, 'LineType') or 'a'} line without a "
                                         "product and a positive quantity"))
             continue
-        unit_price = decimal(line.get("ProductUnitPrice"))
+        unit_price = number(line, "ProductUnitPrice")
         order_lines.append(OrderLine(
             external_line_key=key,
             article_number=code,
@@ -395,8 +403,8 @@ def _lines(
             quantity=quantity,
             unit_price=unit_price,
             line_price=None if unit_price is None else quantity * unit_price,
-            customer_line_price=decimal(line.get("NetAmount")),
-            discount_percent=_discount(decimal(line.get("Allowance"))),
+            customer_line_price=number(line, "NetAmount"),
+            discount_percent=_discount(number(line, "Allowance")),
             currency=currency,
             comment=description,
         ))
@@ -463,7 +471,7 @@ def stock_patch(product: JsonObject, quantity: Decimal) -> list[dict[str, Any]] 
     has that value."""
     if product.get("IsStockItem") is not True:
         return None
-    current = decimal(product.get("StockOnHand"))
+    current = number(product, "StockOnHand")
     if current is not None and current == quantity:
         return None
     # A JSON number: an int when whole, else the float whose shortest repr is the decimal.

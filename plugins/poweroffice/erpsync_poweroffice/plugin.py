@@ -19,7 +19,7 @@ from erpsync.config import TimeZoneName
 from erpsync.errors import RecordRejected, VendorError
 from erpsync.hookspecs import Context, PluginInfo, Rejection, hookimpl
 from erpsync.http import check_base_url
-from erpsync.models import Article, Order, StockBalance
+from erpsync.models import Article, Order, StockBalance, Unreadable
 from erpsync.secrets import Secret
 
 from . import mapping
@@ -99,6 +99,16 @@ def _mapped(what: str, key: str | None, convert: Callable[..., R], *args: object
         raise VendorError(f"{VENDOR} sent {what} {key!r} that cannot be read: {error}") from error
 
 
+def _readable(what: str, key: str, convert: Callable[..., R], *args: object) -> R | Unreadable:
+    """``convert(*args)``, or :class:`Unreadable` naming the record and what cannot be read:
+    one bad record is dead-lettered by the core while the rest of the read goes on."""
+    try:
+        return convert(*args)
+    except (ValueError, KeyError, TypeError, ArithmeticError) as error:
+        return Unreadable(record_key=key,
+                          message=f"{VENDOR} sent {what} {key!r} that cannot be read: {error}")
+
+
 def _today(settings: PowerOfficeSettings) -> date:
     return datetime.now(ZoneInfo(settings.timezone)).date()
 
@@ -111,7 +121,7 @@ async def check_connection(ctx: Context, settings: PowerOfficeSettings) -> None:
 @hookimpl
 async def fetch_articles(
     ctx: Context, settings: PowerOfficeSettings, since: datetime | None
-) -> AsyncIterator[Article]:
+) -> AsyncIterator[Article | Unreadable]:
     client = await _client(ctx, settings)
     seen: set[str] = set()
     names: dict[str, str] | None = None
@@ -119,9 +129,11 @@ async def fetch_articles(
         if names is None:
             names = await client.group_names()
         for product in page:
-            article = _mapped("product", str(product.get("Code") or product.get("Id")),
-                              mapping.to_article, product, names)
-            if article.article_number not in seen:
+            article = _readable("product", str(product.get("Code") or product.get("Id")),
+                                mapping.to_article, product, names)
+            if isinstance(article, Unreadable):
+                yield article
+            elif article.article_number not in seen:
                 seen.add(article.article_number)
                 yield article
     ctx.log.debug("%s: read %d products since %s", VENDOR, len(seen), since)
@@ -130,7 +142,7 @@ async def fetch_articles(
 @hookimpl
 async def fetch_orders(
     ctx: Context, settings: PowerOfficeSettings, since: datetime | None
-) -> AsyncIterator[Order]:
+) -> AsyncIterator[Order | Unreadable]:
     client = await _client(ctx, settings)
     seen: set[str] = set()
     today = _today(settings)
@@ -153,8 +165,13 @@ async def fetch_orders(
             key = str(invoice.get("Id"))
             lines = await client.invoice_lines(key)
             customer = customers.get(str(invoice.get("CustomerNo")))
-            order, skipped = _mapped("invoice", key, mapping.to_order, invoice, lines,
-                                     customer, today)
+            number = str(invoice.get("OrderNo") or invoice.get("InvoiceNo") or key)  # the key
+            mapped = _readable("invoice", number, mapping.to_order, invoice, lines, customer,
+                               today)
+            if isinstance(mapped, Unreadable):
+                yield mapped
+                continue
+            order, skipped = mapped
             for line in skipped:
                 ctx.log.info("%s: invoice %s line %s is not an order line: %s", VENDOR,
                              order.order_number, line.key, line.reason)

@@ -490,6 +490,7 @@ class _Fault:
     body: bytes
     media_type: str
     path: str | None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class _Fail(Exception):
@@ -882,11 +883,12 @@ class PowerOfficeSandbox:
             del self._tokens[token]
 
     def fail_next(self, count: int = 1, status: int = 503,
-                  body: bytes | str | Mapping[str, Any] | None = None, *,
+                  body: bytes | str | Mapping[str, Any] | None = None,
+                  headers: Mapping[str, str] | None = None, *,
                   path: str | None = None) -> None:
         """The next ``count`` calls (to ``path`` only, if given, e.g. ``"/Demo/v2/Products"``)
-        get ``status`` with ``body`` (default: a ProblemDetails) before anything is checked;
-        they are counted and logged."""
+        get ``status`` with ``body`` (default: a ProblemDetails) and ``headers`` (e.g.
+        ``Retry-After`` with a 429) before anything is checked; they are counted and logged."""
         if body is None:
             content = json.dumps(self._problem_body(status, f"Injected failure ({status})"))
             data, media = content.encode(), "application/problem+json; charset=utf-8"
@@ -895,7 +897,7 @@ class PowerOfficeSandbox:
         else:
             data = body.encode() if isinstance(body, str) else body
             media = "text/plain; charset=utf-8"
-        self._faults.append(_Fault(count, status, data, media, path))
+        self._faults.append(_Fault(count, status, data, media, path, dict(headers or {})))
 
     def clear_faults(self) -> None:
         self._faults.clear()
@@ -1406,7 +1408,8 @@ class PowerOfficeSandbox:
         label = self._subscriptions[key][1] if key in self._subscriptions else None
         fault = self._take_fault(path)
         if fault is not None:
-            response = Response(fault.body, status_code=fault.status, media_type=fault.media_type)
+            response = Response(fault.body, status_code=fault.status, media_type=fault.media_type,
+                                headers=fault.headers)
         else:
             response = await self._handle(request, path)
         self.requests.append(LoggedRequest(scope["method"], path, query, response.status_code,

@@ -299,6 +299,20 @@ async def test_fail_next_injects_failures_and_counts_them(api: Api,
     assert sandbox.request_count("/v2/Products") == 4
 
 
+async def test_fail_next_answers_with_the_headers_given(api: Api,
+                                                        sandbox: PowerOfficeSandbox) -> None:
+    """A 429 as the gateway sends it, Retry-After included (the fault suite's share of 429s)."""
+    body = {"statusCode": 429, "message": "Rate limit is exceeded. Try again in 2 seconds."}
+    sandbox.fail_next(1, 429, body, {"Retry-After": "2"}, path=f"{DEMO}/v2/Products")
+    refused = await api.get("/Products")
+    assert (refused.status_code, refused.headers["Retry-After"]) == (429, "2")
+    assert refused.json() == body
+    assert "Retry-After" not in (await api.get("/Products")).headers
+    assert sandbox.request_count("/v2/Products", status=429) == 1
+    assert sandbox.throttled(sandbox.subscription_key["demo"]) == 0, \
+        "an injected 429 is not the rate limit's"
+
+
 async def test_latency_is_spent_on_api_calls(api: Api, sandbox: PowerOfficeSandbox) -> None:
     sandbox.latency = 0.05
     started = datetime.now(UTC)
