@@ -551,17 +551,19 @@ to it as erpsync's own part.
           f"erpsync's own CPU alone is {_pct(tot_cpu / tot_wall)} of the wall time, so the "
           "target is missed on erpsync's side too, not only because the simulators share the "
           "machine. A profile of the child (taken separately) puts most of that CPU in the HTTP "
-          "client stack per request (httpx, httpcore, h11, anyio, a tenacity retry loop per "
-          "call), then the state store (several SQLite statements per record: fingerprint read "
-          "and write, dead-letter clear) and the mapping. What would close it: at "
-          f"{lat_ms:.0f} ms the whole non-waiting cost per request must stay under "
-          f"{lat_ms / 19:.2f} ms, which this Python client stack does not reach; with the "
-          f"same cost per request and 100 ms per answer (computed, not measured) the share "
-          f"would be {_pct(own_per_request / (own_per_request + 0.1))}. On erpsync's side: "
-          "fewer "
-          "requests (the read before every WMS order and purchase order write, see below), a "
-          "lighter per-call path in `HttpClient.request` (no per-call `AsyncRetrying` object) "
-          "and batched state writes.")
+          "client stack per request (httpx, httpcore, h11, anyio), then the state store "
+          "(a few SQLite statements per record: fingerprint read and write, dead-letter clear) "
+          "and the mapping. Already fixed on erpsync's side, found by that profile: sniffio "
+          "was missing, so httpcore's event-loop check was a failed import walking sys.path on "
+          "every request (about a fifth of the CPU); every call built its request twice and "
+          "set up a tenacity retry loop (now only after a first failure); the Ongoing plugin "
+          "read every order before writing it (now only when a write is refused). What would "
+          f"close the rest: at {lat_ms:.0f} ms the whole non-waiting cost per request must "
+          f"stay under {lat_ms / 19:.2f} ms, which this Python client stack does not reach; "
+          f"with the same cost per request and 100 ms per answer (computed, not measured) the "
+          f"share would be {_pct(own_per_request / (own_per_request + 0.1))}. What is left "
+          "of erpsync's own: batching the state writes of a page of records into one "
+          "transaction.")
     # -- again
     w("\n## 2. The same sync again, nothing changed\n")
     w("Target: at most one list request per flow (plus paging) and no writes to either side.\n")
@@ -611,8 +613,8 @@ to it as erpsync's own part.
       + ", ".join(verdicts) + ". Netvisor's reads are batched (one `getproduct.nv`, "
       "`getorder.nv` or `getpurchaseorder.nv` for all the changed records, plus "
       "`getcustomer.nv` for orders)"
-      + ("; the misses are the WMS read before each order and purchase order write (see "
-         "*Requests that could be saved*)" if any("missed" in v for v in verdicts) else "")
+      + ("; what the misses read is listed per resource below"
+         if any("missed" in v for v in verdicts) else "")
       + ".\n")
     for flow in sync.offered:
         c = sync.changed[flow]
@@ -642,13 +644,14 @@ to it as erpsync's own part.
       f"*Extrapolated (not measured)* to {TARGET.memory[0]:,} products: about "
       f"{at_target / 1024:.0f} MiB ({'under' if at_target / 1024 < 200 else 'over'} the "
       f"200 MB target).")
-    w("\nWhat grows with the catalogue in the articles flow: `fetch_articles` "
-      "(plugins/netvisor/erpsync_netvisor/plugin.py) reads the whole `productlist.nv` answer "
-      "(Netvisor does not page it) and keeps every listed product in a dict before the "
-      "`getproduct.nv` batches, and a set of every article number yielded; the products "
-      "themselves are streamed 400 at a time. Streaming the list (iterparse) and keeping only "
-      "the keys would make the flow flat; the held `ListedProduct`s are small, which is why the "
-      "slope is a fraction of a KiB.")
+    w("\nWhat grows with the catalogue in the articles flow: Netvisor does not page "
+      "`productlist.nv`, so its whole answer is one body (about 350 bytes a product: ~35 MB "
+      "at 100,000 products, which is why that one call has a cap of its own above the "
+      "client's 20 MB). The answer is parsed one product at a time (`erpsync.http.iter_xml`), "
+      "never as a whole tree, and `fetch_articles` (plugins/netvisor/erpsync_netvisor/"
+      "plugin.py) keeps of each listed product only its key and group (`ListedProduct`) "
+      "before the `getproduct.nv` batches of 400, plus a set of the article numbers yielded. "
+      "The body and those small records are what grows; the parsed products do not.")
     w(f"\nThe products per second fall between the two sizes because the simulators' CPU "
       f"grows faster than the catalogue ({small.cycle.simulator_cpu:.1f} s → "
       f"{large.cycle.simulator_cpu:.1f} s); erpsync's own CPU per product stays "
@@ -698,7 +701,7 @@ to it as erpsync's own part.
           f"{_pct(busy)} of the wall time on its one event loop, so a higher `concurrency` "
           f"would not shorten it; the cycle grows linearly with the number of goods owners, "
           f"which is what the extrapolation assumes. What would shorten it: less CPU per "
-          f"request in the HTTP path and fewer state statements per record (the client "
+          f"request in the httpx stack and fewer state statements per record (the client "
           f"construction above is now {2 * setup / (o.second.cpu / o.owners):.0%} of the "
           f"steady CPU per goods owner).")
     else:
@@ -711,14 +714,6 @@ to it as erpsync's own part.
 
         w(poweroffice.section(kept.poweroffice).rstrip("\n"))
     w("\n## Requests that could be saved\n")
-    w("- **A read before every WMS order and purchase order write.** `upsert_order` and "
-      "`upsert_purchase_order` (plugins/ongoing_wms/erpsync_ongoing_wms/plugin.py) call "
-      "`find_order` / `find_purchase_order` (a GET) before each PUT, to refuse a change to an "
-      "order the warehouse has started and to cancel. That doubles the WMS requests of the "
-      "orders and purchase-order flows (2.0 per record in the tables above) and is the read "
-      "that misses the 1 %-changed target of one batched read per record. One listed page of "
-      "the goods owner's open orders (GET /orders, 500 a page) before the writes, or the "
-      "PUT's own answer for the status, would make it one read per page, not per record.")
     w("- **One more list page than needed.** `NetvisorClient._keys_above` and "
       "`purchase_order_keys` (plugins/netvisor/erpsync_netvisor/client.py) page until a page "
       "adds nothing, so every list that returns anything costs one extra request "
