@@ -564,13 +564,16 @@ def demo(
     """Run a whole integration against the plugins' simulators and show what moved."""
     from erpsync.demo import choose, run_demo
 
+    screen = out
     if not out.is_terminal and "COLUMNS" not in os.environ:
-        out.width = 120  # piped into a log, rich would squeeze the tables into 80 columns
+        # Piped into a log, rich would squeeze the tables into 80 columns (a console of its
+        # own: the shared one keeps following COLUMNS for every other command).
+        screen = Console(width=120)
     with _errors():
         registry = discover()
         erp_name = choose(registry, "erp", erp)
         wms_name = choose(registry, "wms", wms)
-        out.print(f"[bold]erpsync demo[/]: {erp_name} -> {wms_name} and back, against their "
+        screen.print(f"[bold]erpsync demo[/]: {erp_name} -> {wms_name} and back, against their "
                   "simulators on loopback ports.\n")
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
@@ -582,16 +585,16 @@ def demo(
                 table.add_row(run.flow, run.outcome, str(run.read), str(run.written),
                               str(run.unchanged), str(run.skipped), str(run.dead_lettered),
                               str(run.requests))
-            out.print(table)
+            screen.print(table)
             for run in runs:
                 if run.message:
-                    out.print(f"  {run.flow}: {escape(run.message)}", soft_wrap=True)
+                    screen.print(f"  {run.flow}: {escape(run.message)}", soft_wrap=True)
 
-        with out.status("Working...", spinner="dots"):
+        with screen.status("Working...", spinner="dots"):
             result = run_demo(registry, erp_name, wms_name, folder=folder, size=size,
-                              on_step=on_step, on_note=lambda text: out.print(f"  {text}"))
+                              on_step=on_step, on_note=lambda text: screen.print(f"  {text}"))
     written = sum(r.written for r in result.steps[-1][1])
-    out.print(f"\nThe last cycle wrote {written} record(s). Config, state and log are in "
+    screen.print(f"\nThe last cycle wrote {written} record(s). Config, state and log are in "
               f"{result.folder} (erpsync.toml, state/, erpsync.log); try\n"
               f"  erpsync --config {result.folder / 'erpsync.toml'} status\n"
               "For real accounts, write your own erpsync.toml (README 'Configuration'), then "
