@@ -53,6 +53,8 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+"""The terminal; made anew as each command starts (:func:`_main`), since a console reads its
+environment (``COLUMNS``, ``NO_COLOR``) when it is made."""
 
 
 class _Options:
@@ -116,6 +118,8 @@ def _main(
     = False,
 ) -> None:
     """erpsync: scheduled, incremental, write-back-once sync between an ERP and a WMS."""
+    global out, err
+    out, err = Console(), Console(stderr=True)
     _opts.config, _opts.debug = config, debug
     _setup_logging(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
 
