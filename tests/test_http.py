@@ -402,8 +402,9 @@ async def test_an_even_rate_limit_starts_attempts_apart_never_in_a_burst() -> No
         await asyncio.gather(*(client.get(f"/articles/{n}") for n in range(8)))
     arrivals = sorted(vendor.arrivals)
     assert_window(arrivals, 4, 0.2)
-    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
-    assert min(gaps) >= 0.05 - TOLERANCE, gaps
+    # Bursts of 4 would end after one window (0.2 s); starts 0.05 s apart take 7 gaps. One
+    # late arrival may shorten one gap, so the span, not each gap, is what is asserted.
+    assert arrivals[-1] - arrivals[0] >= 7 * 0.05 - TOLERANCE, arrivals
 
 
 async def test_without_rate_limit_requests_are_not_paced() -> None:
