@@ -73,6 +73,7 @@ import base64
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -83,6 +84,7 @@ import httpx
 from erpsync.errors import AuthenticationLost, ResponseInvalid, TransientError, VendorError
 from erpsync.hookspecs import CredentialStore
 from erpsync.http import HttpClient, check_base_url
+from erpsync.secrets import register_secret
 
 __all__ = ["ClientCredentials", "RotatingTokens", "TokenEndpoint", "authorization_url"]
 
@@ -157,13 +159,41 @@ def authorization_url(
     return base + separator + urlencode(params, quote_via=quote)
 
 
+class _Masked:
+    """The credential store, with every token that passes through it registered as a secret:
+    a vendor that quotes a token in an error text (Fortnox does) has it masked in messages,
+    run records and logs like any configured secret."""
+
+    def __init__(self, store: CredentialStore) -> None:
+        self._store = store
+
+    def load(self) -> dict[str, Any] | None:
+        data = self._store.load()
+        self._register(data)
+        return data
+
+    def save(self, data: dict[str, Any]) -> None:
+        self._register(data)
+        self._store.save(data)
+
+    def lock(self) -> AbstractAsyncContextManager[None]:
+        return self._store.lock()
+
+    @staticmethod
+    def _register(data: Mapping[str, Any] | None) -> None:
+        for name in ("access_token", "refresh_token"):
+            value = data.get(name) if data else None
+            if isinstance(value, str):
+                register_secret(value)
+
+
 class _Tokens:
     """What both grants share: the token client, the lock, reading an answer."""
 
     def __init__(
         self, store: CredentialStore, endpoint: TokenEndpoint, *, action: str, margin: timedelta
     ) -> None:
-        self._store = store
+        self._store = _Masked(store)
         self._endpoint = endpoint
         self._action = action
         self._margin = margin
