@@ -55,7 +55,7 @@ def bench(session: nox.Session) -> None:
     loopback HTTP, written to docs/benchmarks.md (`nox -s bench -- --quick` for small sizes).
     Not part of CI: it measures, it asserts nothing."""
     measured = ["plugins/netvisor", "plugins/ongoing_wms",  # the plugins benchmarks/ drives
-                "plugins/poweroffice"]
+                "plugins/poweroffice", "plugins/fortnox"]
     _install(session)  # the fault suite's counts go into the same report
     session.install("-e", ".[sandbox]", *(arg for p in measured for arg in ("-e", f"{p}[sandbox]")))
     counts = Path(session.create_tmp()) / "faults.json"

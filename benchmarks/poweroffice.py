@@ -11,9 +11,10 @@ cycle by cycle in a child process as in :mod:`benchmarks.run`.
   subscription key (https://developer.poweroffice.net/documentation/requests) and counts what
   arrives per second on that key and the 429s it answers.
 
-The plugin's pacer (10 requests per second per subscription key, shared by every goods owner on
-the key, ``erpsync_poweroffice.client.rate_limit_for``) is part of what is measured: it has no
-setting to raise, so the PowerOffice side of every figure runs at the vendor's pace.
+The plugin's pacer (9 requests per second per subscription key with evenly spaced starts, one
+under the vendor's limit, shared by every goods owner on the key,
+``erpsync_poweroffice.client.rate_limit_for``) is part of what is measured: it has no setting to
+raise, so the PowerOffice side of every figure runs at the vendor's pace.
 ``python -m benchmarks.poweroffice [--quick]`` prints the section alone.
 """
 

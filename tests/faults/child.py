@@ -6,7 +6,9 @@ no ``finally``, no flush), as ``kind:name:n`` (the n-th time the point is reache
 - ``before:HOOK:n`` / ``after:HOOK:n``: before / after the n-th call of plugin hook HOOK
   (``upsert_article``, ``upsert_order``, ``mark_reported``, ``report_delivery`` ...);
 - ``state:WHAT:n``: just before the n-th durable write of WHAT (``cursor-FLOW``,
-  ``ledger-done-FLOW``, ``ledger-pending-FLOW``);
+  ``ledger-done-FLOW``, ``ledger-pending-FLOW``; and the steps of a token refresh in the
+  credential store, core/erpsync/oauth.py: ``credentials-marker`` "a refresh may be in
+  flight", ``credentials-answer`` the vendor's raw answer, ``credentials-pair`` the new pair);
 - ``txn:WHAT:n``: inside the n-th write of WHAT, after the row went to SQLite and before its
   transaction committed (a kill *during* a state write);
 - ``http:METHOD:n``: as soon as the answer to the n-th METHOD request (any vendor) is in,
@@ -35,6 +37,15 @@ def _die() -> None:
 def _state_match(what: str, cache: str, key: str, value: Any) -> bool:
     if what.startswith("cursor-"):
         return cache == "cursors" and value is not None and key.endswith("\x1f" + what[7:])
+    if what.startswith("credentials-"):
+        if cache != "credentials" or not isinstance(value, dict):
+            return False
+        step = what.removeprefix("credentials-")
+        if step == "marker":
+            return "refresh_sent_at" in value and "answer" not in value
+        if step == "answer":
+            return "answer" in value
+        return step == "pair" and "refresh_sent_at" not in value and "answer" not in value
     if what.startswith("ledger-"):
         _, status, flow = what.split("-", 2)
         return (cache == "ledger" and isinstance(value, dict) and value.get("status") == status

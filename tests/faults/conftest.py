@@ -21,6 +21,7 @@ from tests.faults.world import (
     child_runs,
     make_world,
 )
+from tests.faults.world_fortnox import FxWorld, make_fx_world
 from tests.faults.world_poweroffice import PoWorld, make_po_world
 
 
@@ -57,7 +58,8 @@ class Tally:
             self.duplicates += max(0, surplus)
 
 
-COUNTED = ("nv_deliveries", "nv_report_posts", "po_stock_writes")
+COUNTED = ("nv_deliveries", "nv_report_posts", "po_stock_writes", "fx_invoices",
+           "fx_incoming_goods", "fx_custom_documents")
 """Snapshot entries that count what was reported to the ERP: more is a duplicate, fewer a
 loss."""
 
@@ -79,7 +81,8 @@ def world(tmp_path: Path) -> Iterator[World]:
 
 
 WORLDS: dict[str, Callable[[Path], ServedWorld]] = {"netvisor": make_world,
-                                                    "poweroffice": make_po_world}
+                                                    "poweroffice": make_po_world,
+                                                    "fortnox": make_fx_world}
 """The ERPs the suite runs against, by plugin name."""
 ERPS = list(WORLDS)
 
@@ -185,6 +188,30 @@ def mounted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InProce
 
     served = make_world(tmp_path, serve=False)
     with (http.mount(served.nv.base_url, served.nv_chaos),
+          http.mount(served.wms.base_url, served.wms_chaos)):
+        runner = InProcess(served, monkeypatch)
+        try:
+            yield runner
+        finally:
+            runner.close()
+
+
+@pytest.fixture
+def fx_world(tmp_path: Path) -> Iterator[FxWorld]:
+    served = make_fx_world(tmp_path)
+    try:
+        yield served
+    finally:
+        served.close()
+
+
+@pytest.fixture
+def fx_mounted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcess[FxWorld]]:
+    """The Fortnox world mounted in-process, as ``mounted``."""
+    from erpsync import http
+
+    served = make_fx_world(tmp_path, serve=False)
+    with (http.mount(served.fx.base_url, served.erp_chaos),
           http.mount(served.wms.base_url, served.wms_chaos)):
         runner = InProcess(served, monkeypatch)
         try:

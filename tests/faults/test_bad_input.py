@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from erpsync_fortnox.sandbox import OrderRow
 from erpsync_netvisor.sandbox import CommentLine, DeliveryAddress, ProductLine, PurchaseLine
 from erpsync_poweroffice.sandbox import ProductLine as PoLine
 from erpsync_poweroffice.sandbox import TextLine
@@ -12,6 +13,7 @@ from erpsync_poweroffice.sandbox import TextLine
 from erpsync.models import Flow
 from tests.faults.conftest import Tally
 from tests.faults.world import CUSTOMER, PRODUCTS, InProcess, World, cli
+from tests.faults.world_fortnox import ARTICLES, FxWorld
 from tests.faults.world_poweroffice import PoWorld
 
 LONG_NAME = "Pitkä tuotenimi, joka ei mahdu varastojärjestelmään " + "ä" * 250
@@ -262,3 +264,108 @@ async def test_poweroffice_nordic_names_arrive_unchanged_in_every_field(
     assert [t["comment"] for t in order["advanced"]["orderTextLines"]] == [
         "Levér ved bakdøren, spør etter Åse"]
     assert order["orderInfo"]["consigneeOrderNumber"] == "Selger Øberg"
+
+
+# --- Fortnox --------------------------------------------------------------------------------
+
+
+async def test_fortnox_an_article_with_an_unparseable_number_is_a_dead_letter(
+    fx_mounted: InProcess[FxWorld], tally: Tally,
+) -> None:
+    """One article whose PurchasePrice Fortnox sends as a text that is no number: a dead
+    letter naming the article, the field and the value; the other articles arrive; corrected
+    in Fortnox, the next cycle writes it and clears the dead letter."""
+    world = fx_mounted.world
+    bad = ARTICLES[2][0]
+    world.fx.change_article(bad, purchase_price=Decimal("77.77"))
+    world.erp_chaos.arm("replace", path=f"/3/articles/{bad.lower()}", count=1000,
+                        old=b"77.77", new=b'"77,7,7"')
+    runs = await fx_mounted.run(Flow.ARTICLES)
+    tally.count_runs(runs)
+    assert world.erp_chaos.injected >= 1
+    tally.faults += 1
+    articles = runs[Flow.ARTICLES]
+    assert (articles.outcome, articles.written, articles.dead_lettered) == ("partial", 2, 1)
+    (letter,) = fx_mounted.state.dead_letters()
+    assert (letter.flow, letter.business_key) == ("articles", bad)
+    assert "PurchasePrice" in letter.message and "77,7,7" in letter.message, letter.message
+    assert world.wms.count(Flow.ARTICLES) == len(ARTICLES) - 1, "the others arrived"
+
+    world.erp_chaos.rules.clear()
+    world.fx.change_article(bad, purchase_price=Decimal("77.70"))  # the user corrects it
+    again = await fx_mounted.run(Flow.ARTICLES)
+    tally.count_runs(again)
+    assert (again[Flow.ARTICLES].outcome, again[Flow.ARTICLES].written) == ("ok", 1)
+    assert world.wms.article(bad)["articleName"] == ARTICLES[2][1]
+    assert fx_mounted.state.dead_letters() == []
+
+
+async def test_fortnox_an_order_row_for_an_article_unknown_to_the_wms(
+    fx_mounted: InProcess[FxWorld], tally: Tally,
+) -> None:
+    """An order for an article the WMS never got (registered after the articles ran): a clear
+    dead letter naming the article, the other orders synced; once the article has arrived,
+    ``erpsync retry`` sends the order."""
+    world = fx_mounted.world
+    runs = await fx_mounted.run(Flow.ARTICLES)
+    tally.count_runs(runs)
+    world.fx.add_article("NY-1", "Ny vara Ålö", quantity=Decimal(5))
+    customer = world.fx.add_customer("Kiosken på Söder AB", country="Sverige")
+    bad = str(world.fx.add_order(customer, [OrderRow("NY-1", 1), OrderRow(ARTICLES[0][0], 1)]))
+    tally.faults += 1
+    runs = await fx_mounted.run(Flow.ORDERS)
+    tally.count_runs(runs)
+    run = runs[Flow.ORDERS]
+    assert (run.outcome, run.written, run.dead_lettered) == ("partial", 2, 1), run
+    (letter,) = fx_mounted.state.dead_letters()
+    assert (letter.flow, letter.business_key) == ("orders", bad)
+    assert "NY-1" in (letter.vendor_message or ""), "the vendor's words name the article"
+    assert world.wms.count(Flow.ORDERS) == 2, "the other orders synced"
+
+    await fx_mounted.run(Flow.ARTICLES)
+    result = await cli(world, "retry")
+    assert result.exit_code == 0, result.output
+    assert fx_mounted.state.dead_letters() == []
+    assert [line["article"]["articleNumber"]
+            for line in world.wms.order(bad)["orderLines"]] == ["NY-1", ARTICLES[0][0]]
+
+
+async def test_fortnox_nordic_names_arrive_unchanged_in_every_field(
+    fx_mounted: InProcess[FxWorld], tally: Tally,
+) -> None:
+    world = fx_mounted.world
+    fx = world.fx
+    customer = fx.add_customer("Bjørnstjerne Kåre Ærlighet AS", city="Tromsø", country="Norge")
+    order = fx.add_order(
+        customer, [OrderRow(ARTICLES[2][0], 2, description="Brunost Ørsta Æblegård")],
+        remarks="Levér ved bakdøren, spør etter Åse", DeliveryName="Jääkärin Pöytä Oy",
+        DeliveryAddress1="Läntinen Rantakatu 1", DeliveryAddress2="Åbo lager",
+        DeliveryCity="Åbo", DeliveryZipCode="20100", DeliveryCountry="Finland",
+        OurReference="Säljare Öberg", YourReference="Åsa Ängström")
+    runs = await fx_mounted.run(Flow.ARTICLES, Flow.ORDERS, Flow.PURCHASE_ORDERS)
+    tally.count_runs(runs)
+    assert {run.outcome for run in runs.values()} == {"ok"}, runs
+    assert fx_mounted.state.dead_letters() == []
+
+    for number, name in ARTICLES:
+        assert world.wms.article(number)["articleName"] == name
+    got = world.wms.order(str(order))
+    consignee = got["consignee"]
+    assert (consignee["name"], consignee["address1"], consignee["address2"],
+            consignee["city"], consignee["countryCode"]) == (
+        "Jääkärin Pöytä Oy", "Läntinen Rantakatu 1", "Åbo lager", "Åbo", "FI")
+    assert got["orderInfo"]["orderRemark"] == "Levér ved bakdøren, spør etter Åse"
+    assert got["orderInfo"]["referenceNumber"] == "Säljare Öberg"
+    assert got["orderInfo"]["consigneeOrderNumber"] == "Åsa Ängström"
+    assert world.wms.order(world.orders[0])["orderInfo"]["orderRemark"] == (
+        "Lämnas vid porten, fråga efter Åsa")
+    assert world.wms.sent(Flow.PURCHASE_ORDERS, world.purchase_orders[0])["supplierInfo"][
+        "supplierName"] == "Grossisten Åhlén & Søn AB"
+
+    # And back: the delivery of the Nordic order is recorded in Fortnox, invoiced once.
+    world.wms.ship(str(order))
+    back = await fx_mounted.run(Flow.DELIVERIES)
+    assert (back[Flow.DELIVERIES].outcome, back[Flow.DELIVERIES].written) == ("ok", 1)
+    assert [Decimal(row["DeliveredQuantity"]) for row in fx.order(order)["OrderRows"]] == [
+        Decimal(2)]
+    assert len(fx.invoices_of(order)) == 1

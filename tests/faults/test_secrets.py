@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import traceback
+from collections.abc import Collection
 from typing import Any
 
 import pytest
@@ -18,10 +19,11 @@ import pytest
 from erpsync.models import Flow
 from tests.faults.conftest import Tally
 from tests.faults.world import OWNER, PRODUCTS, InProcess, ServedWorld, World, cli
+from tests.faults.world_fortnox import ARTICLES, FxWorld
 from tests.faults.world_poweroffice import PoWorld
 
 
-def _secrets(world: World) -> dict[str, str]:
+def _secrets(world: ServedWorld) -> dict[str, str]:
     """The secrets, and what a client derives from them that is as good as the secret."""
     found = dict(world.secrets)
     password = world.secrets["FAULT_WMS.password"]
@@ -98,7 +100,10 @@ def _no_leaks_in_logs_runs_or_status(caplog: pytest.LogCaptureFixture,
 
 
 async def _no_leaks_in_cli_child_or_state(world: ServedWorld, tally: Tally,
-                                          secrets: dict[str, str]) -> None:
+                                          secrets: dict[str, str],
+                                          in_the_store: Collection[str] = ()) -> None:
+    """``in_the_store``: the names of the secrets the credential store (the state directory's
+    ``credentials``) is there to hold, such as OAuth tokens; no other file may hold them."""
     shown = await cli(world, "status")
     assert "needs re-authorisation" in shown.output
     assert _leaks(shown.output, secrets) == []
@@ -112,10 +117,12 @@ async def _no_leaks_in_cli_child_or_state(world: ServedWorld, tally: Tally,
     assert "DEBUG" in child.stderr, child.stderr[-2000:]
     assert _leaks(child.stdout + child.stderr, secrets) == []
 
+    store = world.state_dir / "credentials"
     for path in world.state_dir.rglob("*"):
         if path.is_file():
             data = path.read_bytes()
-            leaked = [name for name, value in secrets.items() if value.encode() in data]
+            leaked = [name for name, value in secrets.items() if value.encode() in data
+                      and not (name in in_the_store and path.is_relative_to(store))]
             assert leaked == [], f"{path} holds {leaked}"
 
 
@@ -170,3 +177,82 @@ async def test_no_poweroffice_key_leaks_anywhere(
     finally:
         inproc.close()
     await _no_leaks_in_cli_child_or_state(world, tally, secrets)
+
+
+async def test_no_fortnox_secret_or_token_leaks_anywhere(
+    fx_world: FxWorld, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    tally: Tally,
+) -> None:
+    """The client secret (and the Basic credentials made of it), with Fortnox echoing it back in
+    its error texts, and every access and refresh token of the chain (the consent's and the
+    refreshed ones): only the credential store holds the tokens."""
+    world = fx_world
+    fx = world.fx
+    caplog.set_level(logging.DEBUG)
+    for name in ("erpsync", "httpx", "httpcore", "uvicorn"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    inproc = InProcess(world, monkeypatch)
+    secrets = _secrets(world)
+    client_secret = secrets["FAULT_FX.client_secret"]
+    secrets["fortnox basic auth"] = base64.b64encode(
+        f"{fx.client_id}:{client_secret}".encode()).decode()
+    tokens = world.tokens()
+    try:
+        fx.fail_next(20, 503, {"ErrorInformation": {
+            "error": 1, "code": 1000003,
+            "message": f"Systemfel för klienten {client_secret}"}}, path="/3/orders")
+        tally.faults += 1
+        first = await inproc.run(Flow.ARTICLES, Flow.ORDERS)
+        tally.count_runs(first)
+        assert first[Flow.ORDERS].outcome == "failed"
+        assert "***" in (first[Flow.ORDERS].message or ""), "the echoed secrets are masked"
+        fx.clear_faults()
+
+        fx.expire_access_tokens()  # the next call is refused: the chain rotates
+        tally.faults += 1
+        tally.count_runs(await inproc.run(Flow.ORDERS, Flow.PURCHASE_ORDERS))
+        assert fx.request_count("/oauth-v1/token", "POST") == 1, "refreshed"
+        tokens |= {f"rotated {name}": token for name, token in world.tokens().items()}
+        world.play_the_warehouse()
+        invoiced = f"/3/orders/{world.orders[1]}/createinvoice"
+        fx.fail_next(1, 400, {"ErrorInformation": {
+            "error": 1, "code": 2000588,
+            "message": f"Kan inte fakturera med klienten {client_secret}"}}, path=invoiced)
+        tally.faults += 1
+        second = await inproc.run(Flow.DELIVERIES, Flow.ADJUSTMENTS)
+        tally.count_runs(second)
+        (letter,) = inproc.state.dead_letters()
+        assert (letter.flow, letter.business_key) == ("deliveries", world.orders[1])
+        assert "***" in (letter.vendor_message or ""), "the echoed client secret is masked"
+
+        fx.revoke_integration()  # "the integration stopped working" (seed 002)
+        tally.faults += 1
+        third = await inproc.run()
+        tally.count_runs(third)
+        assert "needs_reauthorisation" in {run.outcome for run in third.values()}
+        secrets |= tokens
+        _no_leaks_in_logs_runs_or_status(caplog, inproc, secrets)
+    finally:
+        inproc.close()
+    await _no_leaks_in_cli_child_or_state(world, tally, secrets, in_the_store=tokens)
+
+
+async def test_a_fortnox_access_token_echoed_back_is_masked(
+    fx_mounted: InProcess[FxWorld], caplog: pytest.LogCaptureFixture, tally: Tally,
+) -> None:
+    """Fortnox refuses a read and quotes the bearer token it was given: the token is masked in
+    the run record, the log and any dead letter, as a configured secret is."""
+    caplog.set_level(logging.DEBUG)
+    world = fx_mounted.world
+    (access,) = world.fx._access
+    number = ARTICLES[0][0]
+    world.fx.fail_next(1, 400, {"ErrorInformation": {
+        "error": 1, "code": 2000310, "message": f"Ogiltig token {access} för {number}"}},
+        path=f"/3/articles/{number}")
+    tally.faults += 1
+    runs = await fx_mounted.run(Flow.ARTICLES)
+    tally.count_runs(runs)
+    texts = [runs[Flow.ARTICLES].model_dump_json(), caplog.text,
+             *(d.model_dump_json() for d in fx_mounted.state.dead_letters())]
+    assert "Ogiltig token" in "\n".join(texts), "Fortnox's words were kept"
+    assert _leaks("\n".join(texts), {"access token": access}) == []

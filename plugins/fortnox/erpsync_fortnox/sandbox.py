@@ -635,6 +635,7 @@ class _Fault:
     body: bytes
     media_type: str
     path: str | None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class _Fail(Exception):
@@ -1117,9 +1118,10 @@ class FortnoxSandbox:
 
     def fail_next(self, count: int = 1, status: int = 503,
                   body: bytes | str | Mapping[str, Any] | None = None, *,
-                  path: str | None = None) -> None:
+                  path: str | None = None, headers: Mapping[str, str] | None = None) -> None:
         """The next ``count`` calls (to ``path`` only, if given) get ``status`` with ``body``
-        (default an ErrorInformation "System exception") before anything is checked."""
+        (default an ErrorInformation "System exception") and ``headers`` (such as a 429's
+        ``Retry-After``) before anything is checked."""
         if body is None:
             data = json.dumps({"ErrorInformation": {"error": 1, "message": "System exception",
                                                     "code": 1000003}}).encode()
@@ -1129,7 +1131,7 @@ class FortnoxSandbox:
         else:
             data = body.encode() if isinstance(body, str) else body
             media = "text/plain; charset=utf-8"
-        self._faults.append(_Fault(count, status, data, media, path))
+        self._faults.append(_Fault(count, status, data, media, path, dict(headers or {})))
 
     def clear_faults(self) -> None:
         self._faults.clear()
@@ -1562,7 +1564,8 @@ class FortnoxSandbox:
         fault = self._take_fault(path)
         self._caller = None
         if fault is not None:
-            response = Response(fault.body, status_code=fault.status, media_type=fault.media_type)
+            response = Response(fault.body, status_code=fault.status, media_type=fault.media_type,
+                                headers=fault.headers)
         else:
             response = await self._handle(request, path)
         self.requests.append(LoggedRequest(scope["method"], path, query, response.status_code,

@@ -592,6 +592,21 @@ async def test_injected_faults_come_first_and_are_logged(
     assert all(token not in r.query and token not in r.path for r in sandbox.requests)
 
 
+async def test_an_injected_fault_carries_its_headers(
+        sandbox: FortnoxSandbox, http: httpx.AsyncClient) -> None:
+    """What the fault-injection suite plays: the gateway's 429 with ``Retry-After``
+    (https://www.fortnox.se/developer/guides-and-good-to-know/rate-limits-for-fortnox-api)."""
+    sandbox.fail_next(1, 429, {"message": "API rate limit exceeded"}, path="/3/orders",
+                      headers={"Retry-After": "2"})
+    token = await service_token(http, sandbox)
+    throttled = await http.get("/3/orders", headers=bearer(token))
+    assert (throttled.status_code, throttled.headers["retry-after"]) == (429, "2")
+    assert throttled.json() == {"message": "API rate limit exceeded"}
+    again = await http.get("/3/orders", headers=bearer(token))
+    assert again.status_code == 200 and "retry-after" not in again.headers
+    assert sandbox.throttled() == 0, "an injected 429 is not the rate limit's"
+
+
 def test_the_demo_company(wms: FortnoxSandbox) -> None:
     demo = wms.populate_demo(12)
     assert len(demo.articles) == 12 and len(demo.orders) >= 3
