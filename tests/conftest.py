@@ -8,10 +8,14 @@ on ``sys.path`` installs them for every test (and for pytester runs in this proc
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import textwrap
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +24,41 @@ if str(FAKES) not in sys.path:
     sys.path.insert(0, str(FAKES))
 
 pytest_plugins = ["pytester"]
+
+FAULT_TALLY = "fault_tally"
+"""The name under which a fault-suite test reports what it added to the counts."""
+SUMMARY_ENV = "ERPSYNC_FAULT_SUMMARY"
+"""A file to write the fault suite's counts to as JSON (``nox -s bench`` puts them into
+docs/benchmarks.md)."""
+_FAULT_COUNTS: Counter[str] = Counter()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Sum the fault suite's counts from the reports (here, or from xdist's workers)."""
+    if report.when == "teardown":
+        for name, value in report.user_properties:
+            if name == FAULT_TALLY and isinstance(value, dict):
+                _FAULT_COUNTS.update(value)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    counts = _FAULT_COUNTS
+    if counts["runs"] == 0:
+        return
+    terminalreporter.write_sep("-", "fault-injection suite")
+    terminalreporter.write_line(
+        f"faults injected: {counts['faults']}, runs: {counts['runs']}, records read: "
+        f"{counts['records']}, duplicates found: {counts['duplicates']}, records lost: "
+        f"{counts['lost']}")
+    target = os.environ.get(SUMMARY_ENV)
+    if target:
+        stats = terminalreporter.stats
+        Path(target).write_text(json.dumps({
+            **{name: counts[name] for name in ("faults", "runs", "records", "duplicates",
+                                               "lost")},
+            "passed": len(stats.get("passed", [])), "failed": len(stats.get("failed", [])),
+            "xfailed": len(stats.get("xfailed", [])),
+        }), encoding="utf-8")
 
 MakeDist = Callable[..., Path]
 

@@ -3,8 +3,7 @@ records lost), written at the end of the test session."""
 
 from __future__ import annotations
 
-import json
-import os
+import dataclasses
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import FAULT_TALLY
 from tests.faults.world import (
     OWNER,
     InProcess,
@@ -149,26 +149,16 @@ def clean_end_state() -> Callable[[str], dict[str, Any]]:
     return clean
 
 
-SUMMARY_ENV = "ERPSYNC_FAULT_SUMMARY"
-"""A file to write the counts to as JSON (``nox -s bench`` puts them into docs/benchmarks.md)."""
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if TALLY.runs == 0:
-        return
-    terminalreporter.write_sep("-", "fault-injection suite")
-    terminalreporter.write_line(
-        f"faults injected: {TALLY.faults}, runs: {TALLY.runs}, records read: {TALLY.records}, "
-        f"duplicates found: {TALLY.duplicates}, records lost: {TALLY.lost}")
-    target = os.environ.get(SUMMARY_ENV)
-    if target:
-        stats = terminalreporter.stats
-        Path(target).write_text(json.dumps({
-            "faults": TALLY.faults, "runs": TALLY.runs, "records": TALLY.records,
-            "duplicates": TALLY.duplicates, "lost": TALLY.lost,
-            "passed": len(stats.get("passed", [])), "failed": len(stats.get("failed", [])),
-            "xfailed": len(stats.get("xfailed", [])),
-        }), encoding="utf-8")
+@pytest.fixture(autouse=True)
+def _reported_tally(request: pytest.FixtureRequest) -> Iterator[None]:
+    """What this test added to the counts, attached to its report: the counts are summed
+    from the reports (tests/conftest.py), so they are whole when the tests run in parallel
+    worker processes too."""
+    before = dataclasses.asdict(TALLY)
+    yield
+    after = dataclasses.asdict(TALLY)
+    request.node.user_properties.append(
+        (FAULT_TALLY, {name: after[name] - before[name] for name in after}))
 
 
 @pytest.fixture
