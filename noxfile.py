@@ -61,6 +61,6 @@ def bench(session: nox.Session) -> None:
     _install(session)  # the fault suite's counts go into the same report
     session.install("-e", ".[sandbox]", *(arg for p in measured for arg in ("-e", f"{p}[sandbox]")))
     counts = Path(session.create_tmp()) / "faults.json"
-    session.run("pytest", "tests/faults", "-q", "-p", "no:cacheprovider",
+    session.run("pytest", "tests/faults", "-q", "-n", "2", "-p", "no:cacheprovider",
                 env={"ERPSYNC_FAULT_SUMMARY": str(counts)})
     session.run("python", "-m", "benchmarks.run", "--faults", str(counts), *session.posargs)
