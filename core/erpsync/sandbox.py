@@ -12,10 +12,12 @@ clock on: the demo lets an hour pass while the warehouse works, so tokens expire
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-__all__ = ["DemoCompany"]
+__all__ = ["BusinessClock", "DemoCompany"]
 
 
 @dataclass
@@ -27,3 +29,29 @@ class DemoCompany:
     """Order key -> the ERP's line key -> ordered quantity."""
     purchase_orders: dict[str, dict[str, Decimal]]
     """Purchase order key -> the ERP's row key -> advised quantity."""
+
+
+class BusinessClock:
+    """A simulator's business clock: the vendor's "now" (change times, token expiry), which a
+    test or the demo may stop and move on. ``advance`` is what ``erpsync demo`` calls."""
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._frozen: datetime | None = None
+
+    def now(self) -> datetime:
+        """The business clock's time: the stopped time, else the running clock's."""
+        moment = self._frozen or self._clock()
+        if moment.tzinfo is None:
+            raise ValueError("the clock must give timezone-aware times")
+        return moment
+
+    def set_time(self, at: datetime | None) -> None:
+        """Stop the business clock at ``at`` (None: run with the clock again)."""
+        if at is not None and at.tzinfo is None:
+            raise ValueError("give a timezone-aware time")
+        self._frozen = at
+
+    def advance(self, delta: timedelta) -> None:
+        """Move a stopped (or running: it stops) business clock on by ``delta``."""
+        self._frozen = self.now() + delta

@@ -307,7 +307,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -329,7 +329,7 @@ from erpsync.models import (
     Receipt,
     ReceiptRow,
 )
-from erpsync.sandbox import DemoCompany
+from erpsync.sandbox import BusinessClock, DemoCompany
 
 __all__ = [
     "ACCESS_TOKEN_LIFETIME",
@@ -733,7 +733,7 @@ def _b64url(data: bytes) -> str:
 # --- the simulator ----------------------------------------------------------------------------
 
 
-class FortnoxSandbox:
+class FortnoxSandbox(BusinessClock):
     """The Fortnox simulator (one tenant) and the control surface that plays its user.
 
     Control-surface methods raise :class:`KeyError` for an unknown record and
@@ -782,8 +782,7 @@ class FortnoxSandbox:
         self.company_name = company_name
         self.rate_clock: Callable[[], float] = rate_clock or time.monotonic
         self.requests: list[LoggedRequest] = []
-        self._clock = clock or (lambda: datetime.now(UTC))
-        self._frozen: datetime | None = None
+        BusinessClock.__init__(self, clock)
         self._key = secrets.token_bytes(32)
         self._ids = {name: itertools.count(start) for name, start in {
             "article": 1001, "supplier": 501, "customer": 2001, "order": 1, "invoice": 1,
@@ -1030,22 +1029,6 @@ class FortnoxSandbox:
 
     # --- control surface: the clock, clients, tokens, faults ------------------------------------
 
-    def now(self) -> datetime:
-        """The business clock (change times, token and code expiry)."""
-        moment = self._frozen or self._clock()
-        if moment.tzinfo is None:
-            raise ValueError("the clock must give timezone-aware times")
-        return moment
-
-    def set_time(self, at: datetime | None) -> None:
-        """Stop the business clock at ``at`` (None: run with the clock again)."""
-        if at is not None and at.tzinfo is None:
-            raise ValueError("give a timezone-aware time")
-        self._frozen = at
-
-    def advance(self, delta: timedelta) -> None:
-        """Move a stopped (or running: it stops) business clock on by ``delta``."""
-        self._frozen = self.now() + delta
 
     def add_client(self, *, redirect_uris: Iterable[str] = (),
                    service_accounts: bool = True) -> str:

@@ -268,7 +268,7 @@ from erpsync.models import (
     Receipt,
     ReceiptRow,
 )
-from erpsync.sandbox import DemoCompany
+from erpsync.sandbox import BusinessClock, DemoCompany
 
 __all__ = [
     "DEFAULT_EVENT_TYPES",
@@ -1056,7 +1056,7 @@ def _one_of(params: Mapping[str, str], names: Sequence[str]) -> str:
 # --- the simulator ----------------------------------------------------------------------------
 
 
-class NetvisorSandbox:
+class NetvisorSandbox(BusinessClock):
     """The Netvisor XML API simulator and the control surface that plays the Netvisor user.
 
     One API user (``customer_id`` and its private key) of one software partner has rights to one
@@ -1096,9 +1096,8 @@ class NetvisorSandbox:
         self.language = language
         self.inventory_event_type = inventory_event_type
         self.requests: list[LoggedRequest] = []
-        self._clock = clock or (lambda: datetime.now(UTC))
+        BusinessClock.__init__(self, clock)
         self._wall_clock = wall_clock or (lambda: datetime.now(UTC))
-        self._frozen: datetime | None = None
         self._partners: dict[str, str] = {partner_id: secrets.token_hex(16).upper()}
         self.partner_id = partner_id
         self.customer_id = customer_id
@@ -1299,22 +1298,6 @@ class NetvisorSandbox:
 
     # --- control surface: the clock, access, faults ---------------------------------------------
 
-    def now(self) -> datetime:
-        """The simulator's business clock (change times, TimeStamps)."""
-        moment = self._frozen or self._clock()
-        if moment.tzinfo is None:
-            raise ValueError("the clock must give timezone-aware times")
-        return moment
-
-    def set_time(self, at: datetime | None) -> None:
-        """Stop the business clock at ``at`` (None: run with the clock again)."""
-        if at is not None and at.tzinfo is None:
-            raise ValueError("give a timezone-aware time")
-        self._frozen = at
-
-    def advance(self, delta: timedelta) -> None:
-        """Move a stopped business clock on by ``delta``."""
-        self._frozen = self.now() + delta
 
     def add_organisation(self, organisation_id: str, *, grant: bool = False) -> None:
         """Another company in Netvisor (the API user has rights to it only with ``grant``)."""

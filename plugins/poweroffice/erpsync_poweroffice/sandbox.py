@@ -216,7 +216,7 @@ from starlette.types import Receive, Scope, Send
 
 from erpsync.http import ASGIApp
 from erpsync.models import Event, Flow
-from erpsync.sandbox import DemoCompany
+from erpsync.sandbox import BusinessClock, DemoCompany
 
 __all__ = [
     "BASE_URL",
@@ -602,7 +602,7 @@ def _in_ranges(value: int | None, ranges: Sequence[tuple[int | None, int | None]
 # --- the simulator ----------------------------------------------------------------------------
 
 
-class PowerOfficeSandbox:
+class PowerOfficeSandbox(BusinessClock):
     """The PowerOffice Go v2 simulator and the control surface that plays the Go user.
 
     One Go client per environment exists from the start (``client_key`` in demo, the one
@@ -643,8 +643,7 @@ class PowerOfficeSandbox:
         self.requests: list[LoggedRequest] = []
         self.patches: list[tuple[str, list[Any]]] = []
         """Every JSON Patch document applied, with the product code: (code, operations)."""
-        self._clock = clock or (lambda: datetime.now(UTC))
-        self._frozen: datetime | None = None
+        BusinessClock.__init__(self, clock)
         self._random = random.Random(seed)  # noqa: S311 - orders rows, guards nothing
         self._ids = {name: itertools.count(start) for name, start in {
             "group": 101, "product": 1001, "customer": 5001, "customer_no": 10000,
@@ -811,22 +810,6 @@ class PowerOfficeSandbox:
 
     # --- control surface: the clock, keys, privileges, faults -----------------------------------
 
-    def now(self) -> datetime:
-        """The business clock (change times, token expiry)."""
-        moment = self._frozen or self._clock()
-        if moment.tzinfo is None:
-            raise ValueError("the clock must give timezone-aware times")
-        return moment
-
-    def set_time(self, at: datetime | None) -> None:
-        """Stop the business clock at ``at`` (None: run with the clock again)."""
-        if at is not None and at.tzinfo is None:
-            raise ValueError("give a timezone-aware time")
-        self._frozen = at
-
-    def advance(self, delta: timedelta) -> None:
-        """Move a stopped (or running: it stops) business clock on by ``delta``."""
-        self._frozen = self.now() + delta
 
     def add_application_key(self, environment: str) -> str:
         """Register another application key (integration) in ``environment``."""
