@@ -25,7 +25,7 @@ tenant id; tokens are kept by :mod:`erpsync.oauth`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, Self, TypeVar
 
@@ -403,17 +403,9 @@ async def fetch_articles(
         ctx.log.info("%s: the article registry process is switched off", VENDOR)
         return
     client = await _client(ctx, settings)
-    seen: set[str] = set()
-    async for page in client.articles(since):
-        for listed in page:
-            number = mapping.text(listed, "ArticleNumber")
-            if number is None or number in seen:
-                continue
-            seen.add(number)
-            article = await client.article(number)
-            if article is not None:
-                yield _readable("article", number, mapping.to_article, article)
-    ctx.log.debug("%s: read %d articles since %s", VENDOR, len(seen), since)
+    async for article in _registry(ctx, "article", "ArticleNumber", client.articles(since),
+                                   client.article, mapping.to_article, since):
+        yield article
 
 
 @hookimpl
@@ -424,17 +416,30 @@ async def fetch_suppliers(
         ctx.log.info("%s: the supplier registry process is switched off", VENDOR)
         return
     client = await _client(ctx, settings)
+    async for supplier in _registry(ctx, "supplier", "SupplierNumber", client.suppliers(since),
+                                    client.supplier, mapping.to_supplier, since):
+        yield supplier
+
+
+async def _registry(
+    ctx: Context, what: str, field: str, pages: AsyncIterator[list[dict[str, Any]]],
+    read: Callable[[str], Awaitable[dict[str, Any] | None]],
+    convert: Callable[[dict[str, Any]], R], since: datetime | None,
+) -> AsyncIterator[R | Unreadable]:
+    """A register read: the list changed since the cursor gives the numbers, each record is
+    then read whole (the list leaves fields out) and mapped; one that cannot be read is an
+    :class:`Unreadable` for the core to dead-letter."""
     seen: set[str] = set()
-    async for page in client.suppliers(since):
+    async for page in pages:
         for listed in page:
-            number = mapping.text(listed, "SupplierNumber")
+            number = mapping.text(listed, field)
             if number is None or number in seen:
                 continue
             seen.add(number)
-            supplier = await client.supplier(number)
-            if supplier is not None:
-                yield _readable("supplier", number, mapping.to_supplier, supplier)
-    ctx.log.debug("%s: read %d suppliers since %s", VENDOR, len(seen), since)
+            found = await read(number)
+            if found is not None:
+                yield _readable(what, number, convert, found)
+    ctx.log.debug("%s: read %d %ss since %s", VENDOR, len(seen), what, since)
 
 
 @hookimpl
