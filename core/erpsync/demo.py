@@ -14,7 +14,7 @@ runner ``erpsync serve`` runs:
    purchase orders with a shortfall, adjusts stock;
 3. the return flows report back to the ERP;
 4. the whole cycle runs again, and only what changed since is written (nothing, unless the
-   ERP made something of the reports, such as Fortnox's back order).
+   ERP made something of the reports, such as a back order for a short delivery).
 
 Each step ends with a table per flow (read, written, skipped, dead-lettered, requests). The
 servers are stopped at the end, whatever happens.

@@ -20,10 +20,11 @@ Invalid data raises :class:`pydantic.ValidationError`, whose message names the f
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Any, Self, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -68,6 +69,7 @@ __all__ = [
     "Unreadable",
     "Weight",
     "WeightUnit",
+    "readable",
 ]
 
 
@@ -529,3 +531,19 @@ class Unreadable(_Model):
 
     def business_key(self) -> str:
         return self.record_key
+
+
+_R = TypeVar("_R")
+
+
+def readable(vendor: str, what: str, key: str | None, convert: Callable[..., _R], *args: Any,
+             **kwargs: Any) -> _R | Unreadable:
+    """``convert(*args, **kwargs)``, or :class:`Unreadable` naming the record and what cannot
+    be read (``ValueError``, ``KeyError``, ``TypeError``, ``ArithmeticError`` of the mapping):
+    what a ``fetch_*`` hook yields so that one bad record is dead-lettered while the read goes
+    on."""
+    try:
+        return convert(*args, **kwargs)
+    except (ValueError, KeyError, TypeError, ArithmeticError) as error:
+        return Unreadable(record_key=key or "?",
+                          message=f"{vendor} sent {what} {key!r} that cannot be read: {error}")

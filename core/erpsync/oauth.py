@@ -161,7 +161,7 @@ def authorization_url(
 
 class _Masked:
     """The credential store, with every token that passes through it registered as a secret:
-    a vendor that quotes a token in an error text (Fortnox does) has it masked in messages,
+    a vendor that quotes a token in an error text has it masked in messages,
     run records and logs like any configured secret."""
 
     def __init__(self, store: CredentialStore) -> None:

@@ -59,6 +59,7 @@ from erpsync.models import (
     StockBalance,
     Supplier,
     Unreadable,
+    readable,
 )
 from erpsync.oauth import ClientCredentials, RotatingTokens, TokenEndpoint
 from erpsync.secrets import Secret
@@ -331,16 +332,6 @@ def _off(ctx: Context, process: str, flow: Flow) -> ConfigError:
         f"switch {process} on, or remove {flow.value!r} from the goods owner's flows")])
 
 
-def _readable(what: str, key: str | None, convert: Callable[..., R],
-              *args: object, **kwargs: Any) -> R | Unreadable:
-    """``convert(...)``, or :class:`Unreadable` naming the record and what cannot be read."""
-    try:
-        return convert(*args, **kwargs)
-    except (ValueError, KeyError, TypeError, ArithmeticError) as error:
-        return Unreadable(record_key=key or "?",
-                          message=f"{VENDOR} sent {what} {key!r} that cannot be read: {error}")
-
-
 def _refused(message: str, key: str) -> RecordRejected:
     return RecordRejected(f"{VENDOR}: {message}", key=key, vendor_message=message)
 
@@ -438,7 +429,7 @@ async def _registry(
             seen.add(number)
             found = await read(number)
             if found is not None:
-                yield _readable(what, number, convert, found)
+                yield readable(VENDOR, what, number, convert, found)
     ctx.log.debug("%s: read %d %ss since %s", VENDOR, len(seen), what, since)
 
 
@@ -470,7 +461,7 @@ async def fetch_orders(
                 if customer_number not in customers:
                     customers[customer_number] = await client.customer(customer_number)
                 customer = customers[customer_number]
-            result = _readable("order", number, mapping.to_order, order, customer,
+            result = readable(VENDOR, "order", number, mapping.to_order, order, customer,
                                notify_by_email=settings.on("notify_by_email"),
                                notify_by_sms=settings.on("notify_by_sms"))
             if isinstance(result, Unreadable):
@@ -490,7 +481,7 @@ async def fetch_orders(
             if number is None or number in seen:
                 continue
             seen.add(number)
-            result = _readable("order", number, mapping.to_order,
+            result = readable(VENDOR, "order", number, mapping.to_order,
                                {**listed, "Cancelled": True, "OrderRows": []})
             yield result if isinstance(result, Unreadable) else result[0]
     ctx.log.debug("%s: read %d orders since %s", VENDOR, len(seen), since)
@@ -524,7 +515,7 @@ async def fetch_purchase_orders(
         if purchase_order is None or not mapping.is_open_warehouse_purchase_order(
                 purchase_order):
             continue
-        yield _readable("purchase order", number, mapping.to_purchase_order, purchase_order)
+        yield readable(VENDOR, "purchase order", number, mapping.to_purchase_order, purchase_order)
     ctx.log.debug("%s: read %d purchase orders", VENDOR, len(seen))
 
 

@@ -31,6 +31,7 @@ from erpsync.models import (
     PurchaseOrder,
     Receipt,
     Unreadable,
+    readable,
 )
 from erpsync.secrets import Secret
 
@@ -157,17 +158,6 @@ def _mapped(what: str, key: str | None, convert: Callable[..., R], *args: object
         raise VendorError(f"{VENDOR} sent {what} {key!r} that cannot be read: {error}") from error
 
 
-def _readable(what: str, key: str | None, convert: Callable[..., R],
-              *args: object) -> R | Unreadable:
-    """``convert(*args)``, or :class:`Unreadable` naming the record and what cannot be read:
-    one bad record is dead-lettered by the core while the rest of the read goes on."""
-    try:
-        return convert(*args)
-    except (ValueError, KeyError, TypeError) as error:
-        return Unreadable(record_key=key or "?",
-                          message=f"{VENDOR} sent {what} {key!r} that cannot be read: {error}")
-
-
 def _local_date(moment: datetime, settings: NetvisorSettings) -> date:
     return moment.astimezone(ZoneInfo(settings.timezone)).date()
 
@@ -197,7 +187,7 @@ async def fetch_articles(
         for product in products:
             key = mapping.text(product, "ProductBaseInformation/NetvisorKey")
             code = mapping.text(product, "ProductBaseInformation/ProductCode") or key
-            article = _readable("product", code, mapping.to_article, product,
+            article = readable(VENDOR, "product", code, mapping.to_article, product,
                                 listed.get(key or ""), codes)
             if isinstance(article, Unreadable):
                 yield article
@@ -231,7 +221,7 @@ async def fetch_orders(
         for element in orders:
             key = mapping.text(element, "SalesInvoiceNetvisorKey")
             number = mapping.text(element, "SalesInvoiceNumber") or key
-            order = _readable("order", number, mapping.to_order, element, cards, ctx.log)
+            order = readable(VENDOR, "order", number, mapping.to_order, element, cards, ctx.log)
             if isinstance(order, Unreadable):
                 yield order
             elif order.order_number not in seen:
@@ -255,7 +245,7 @@ async def fetch_purchase_orders(
                     "purchase order", key, mapping.has_undelivered_rows, element):
                 continue
             number = mapping.text(element, "OrderNumber") or key
-            purchase_order = _readable("purchase order", number, mapping.to_purchase_order,
+            purchase_order = readable(VENDOR, "purchase order", number, mapping.to_purchase_order,
                                        element)
             if isinstance(purchase_order, Unreadable):
                 yield purchase_order

@@ -19,7 +19,7 @@ from erpsync.config import TimeZoneName
 from erpsync.errors import RecordRejected, VendorError
 from erpsync.hookspecs import Context, PluginInfo, Rejection, hookimpl
 from erpsync.http import check_base_url
-from erpsync.models import Article, Order, StockBalance, Unreadable
+from erpsync.models import Article, Order, StockBalance, Unreadable, readable
 from erpsync.secrets import Secret
 
 from . import mapping
@@ -99,16 +99,6 @@ def _mapped(what: str, key: str | None, convert: Callable[..., R], *args: object
         raise VendorError(f"{VENDOR} sent {what} {key!r} that cannot be read: {error}") from error
 
 
-def _readable(what: str, key: str, convert: Callable[..., R], *args: object) -> R | Unreadable:
-    """``convert(*args)``, or :class:`Unreadable` naming the record and what cannot be read:
-    one bad record is dead-lettered by the core while the rest of the read goes on."""
-    try:
-        return convert(*args)
-    except (ValueError, KeyError, TypeError, ArithmeticError) as error:
-        return Unreadable(record_key=key,
-                          message=f"{VENDOR} sent {what} {key!r} that cannot be read: {error}")
-
-
 def _today(settings: PowerOfficeSettings) -> date:
     return datetime.now(ZoneInfo(settings.timezone)).date()
 
@@ -129,7 +119,7 @@ async def fetch_articles(
         if names is None:
             names = await client.group_names()
         for product in page:
-            article = _readable("product", str(product.get("Code") or product.get("Id")),
+            article = readable(VENDOR, "product", str(product.get("Code") or product.get("Id")),
                                 mapping.to_article, product, names)
             if isinstance(article, Unreadable):
                 yield article
@@ -166,7 +156,7 @@ async def fetch_orders(
             lines = await client.invoice_lines(key)
             customer = customers.get(str(invoice.get("CustomerNo")))
             number = str(invoice.get("OrderNo") or invoice.get("InvoiceNo") or key)  # the key
-            mapped = _readable("invoice", number, mapping.to_order, invoice, lines, customer,
+            mapped = readable(VENDOR, "invoice", number, mapping.to_order, invoice, lines, customer,
                                today)
             if isinstance(mapped, Unreadable):
                 yield mapped
