@@ -3,6 +3,7 @@ records lost), written at the end of the test session."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -17,6 +18,7 @@ from tests.faults.world import (
     OWNER,
     InProcess,
     ServedWorld,
+    W,
     World,
     child_runs,
     make_world,
@@ -170,20 +172,29 @@ def inproc(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcess[
         runner.close()
 
 
-@pytest.fixture
-def mounted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcess[World]]:
-    """The seeded world with the simulators mounted in-process (no sockets): the runner in
-    this process. The apps are the Chaos wrappers, so their faults work too."""
+@contextlib.contextmanager
+def _in_process(served: W, erp_url: str, erp_app: Any, wms_url: str, wms_app: Any,
+                monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcess[W]]:
+    """``served`` with its simulators' Chaos wrappers mounted in-process (no sockets) and the
+    runner in this process, so that the faults work without a child."""
     from erpsync import http
 
-    served = make_world(tmp_path, serve=False)
-    with (http.mount(served.nv.base_url, served.nv_chaos),
-          http.mount(served.wms.base_url, served.wms_chaos)):
+    with http.mount(erp_url, erp_app), http.mount(wms_url, wms_app):
         runner = InProcess(served, monkeypatch)
         try:
             yield runner
         finally:
             runner.close()
+
+
+@pytest.fixture
+def mounted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcess[World]]:
+    """The seeded world with the simulators mounted in-process (no sockets): the runner in
+    this process. The apps are the Chaos wrappers, so their faults work too."""
+    served = make_world(tmp_path, serve=False)
+    with _in_process(served, served.nv.base_url, served.nv_chaos, served.wms.base_url,
+                     served.wms_chaos, monkeypatch) as runner:
+        yield runner
 
 
 @pytest.fixture
@@ -198,28 +209,16 @@ def fx_world(tmp_path: Path) -> Iterator[FxWorld]:
 @pytest.fixture
 def fx_mounted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcess[FxWorld]]:
     """The Fortnox world mounted in-process, as ``mounted``."""
-    from erpsync import http
-
     served = make_fx_world(tmp_path, serve=False)
-    with (http.mount(served.fx.base_url, served.erp_chaos),
-          http.mount(served.wms.base_url, served.wms_chaos)):
-        runner = InProcess(served, monkeypatch)
-        try:
-            yield runner
-        finally:
-            runner.close()
+    with _in_process(served, served.fx.base_url, served.erp_chaos, served.wms.base_url,
+                     served.wms_chaos, monkeypatch) as runner:
+        yield runner
 
 
 @pytest.fixture
 def po_mounted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcess[PoWorld]]:
     """The PowerOffice world mounted in-process, as ``mounted``."""
-    from erpsync import http
-
     served = make_po_world(tmp_path, serve=False)
-    with (http.mount(served.po.base_url, served.erp_chaos),
-          http.mount(served.wms.base_url, served.wms_chaos)):
-        runner = InProcess(served, monkeypatch)
-        try:
-            yield runner
-        finally:
-            runner.close()
+    with _in_process(served, served.po.base_url, served.erp_chaos, served.wms.base_url,
+                     served.wms_chaos, monkeypatch) as runner:
+        yield runner
