@@ -12,7 +12,8 @@ Each test module makes its own small ``harness`` fixture with :meth:`Harness.ope
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Iterator
+import json
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 from erpsync_fake_erp.sandbox import FakeErp
 from erpsync_fake_wms.sandbox import WAREHOUSES, FakeWarehouse
+from pydantic import SecretStr
 
 from erpsync import http
 from erpsync.config import Config, GoodsOwner, load_config
@@ -262,3 +264,29 @@ def seed(site: Site) -> dict[str, dict[str, Any]]:
         "P1": erp.add_purchase_order("P1", rows=[("r1", "A1", 10), ("r2", "A2", 5)],
                                      supplier_number="S1"),
     }
+
+
+# --- the plugins' end-to-end tests --------------------------------------------------------
+
+
+async def no_sleep(seconds: float) -> None:
+    """Retries wait for nothing: the simulators answer at once."""
+
+
+def settings_toml_env(table: str, settings: Mapping[str, Any], env_prefix: str,
+                   monkeypatch: pytest.MonkeyPatch) -> str:
+    """A ``[table]`` of plugin settings: secrets go to the environment and are referred to as
+    ``{ env = "..." }``, everything else is written inline."""
+    lines = [f"[{table}]"]
+    for name, value in settings.items():
+        if isinstance(value, SecretStr):
+            variable = f"{env_prefix}_{name.upper()}"
+            monkeypatch.setenv(variable, value.get_secret_value())
+            lines.append(f'{name} = {{ env = "{variable}" }}')
+        elif isinstance(value, bool):
+            lines.append(f"{name} = {'true' if value else 'false'}")
+        elif isinstance(value, int | str):
+            lines.append(f"{name} = {json.dumps(value)}")  # a TOML basic string or integer
+        else:
+            raise TypeError(f"{table}.{name}: no TOML for {value!r}")
+    return "\n".join(lines) + "\n"

@@ -19,13 +19,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from erpsync_fortnox.sandbox import FortnoxSandbox, OrderRow
 from erpsync_ongoing_wms.sandbox import OngoingSandbox
-from pydantic import SecretStr
 
 from erpsync import http
 from erpsync.config import load_config
@@ -34,6 +32,7 @@ from erpsync.models import Flow
 from erpsync.plugins import discover
 from erpsync.runner import Runner
 from erpsync.state import DiskState, OwnerStatus, RunRecord
+from tests.helpers import no_sleep, settings_toml_env
 
 PLUGINS = frozenset({"fortnox", "ongoing_wms"})
 OWNER = "kafferosteriet"
@@ -46,29 +45,6 @@ MODULE_FLOWS = (Flow.ARTICLES, Flow.ORDERS, Flow.PURCHASE_ORDERS, Flow.DELIVERIE
                 Flow.ADJUSTMENTS)
 """A goods owner's default flows: those both plugins offer and switch on (the Ongoing WMS
 plugin keeps no supplier register; the Fortnox plugin's processes follow the module)."""
-
-
-async def _no_sleep(seconds: float) -> None:
-    """Retries wait for nothing: the simulators answer at once."""
-
-
-def _settings_toml(table: str, settings: Mapping[str, Any], env_prefix: str,
-                   monkeypatch: pytest.MonkeyPatch) -> str:
-    """A ``[table]`` of plugin settings: secrets go to the environment and are referred to as
-    ``{ env = "..." }``, everything else is written inline."""
-    lines = [f"[{table}]"]
-    for name, value in settings.items():
-        if isinstance(value, SecretStr):
-            variable = f"{env_prefix}_{name.upper()}"
-            monkeypatch.setenv(variable, value.get_secret_value())
-            lines.append(f'{name} = {{ env = "{variable}" }}')
-        elif isinstance(value, bool):
-            lines.append(f"{name} = {'true' if value else 'false'}")
-        elif isinstance(value, int | str):
-            lines.append(f"{name} = {json.dumps(value)}")  # a TOML basic string or integer
-        else:
-            raise TypeError(f"{table}.{name}: no TOML for {value!r}")
-    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -111,16 +87,16 @@ def _config(path: Path, fx: FortnoxSandbox, wms: OngoingSandbox,
         'state_dir = "state"\n\n'
         f'[[goods_owners]]\nid = "{OWNER}"\n{listed}\n'
         '[goods_owners.erp]\nplugin = "fortnox"\n'
-        + _settings_toml("goods_owners.erp.settings", fx.settings(), "E2E_FX", monkeypatch)
+        + settings_toml_env("goods_owners.erp.settings", fx.settings(), "E2E_FX", monkeypatch)
         + '\n[goods_owners.wms]\nplugin = "ongoing_wms"\n'
-        + _settings_toml("goods_owners.wms.settings", wms.settings(), "E2E_WMS", monkeypatch),
+        + settings_toml_env("goods_owners.wms.settings", wms.settings(), "E2E_WMS", monkeypatch),
         encoding="utf-8")
     return path
 
 
 def _world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fx: FortnoxSandbox,
            flows: Sequence[Flow]) -> Iterator[World]:
-    monkeypatch.setattr(http, "_retry_sleep", _no_sleep)
+    monkeypatch.setattr(http, "_retry_sleep", no_sleep)
     wms = OngoingSandbox()
     registry = discover(select=PLUGINS)
     config = load_config(_config(tmp_path / "erpsync.toml", fx, wms, monkeypatch), registry)

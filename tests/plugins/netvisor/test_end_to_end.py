@@ -11,12 +11,10 @@ The Netvisor simulator serves its undocumented warehouse-event read here
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,7 +28,6 @@ from erpsync_netvisor.sandbox import (
 )
 from erpsync_ongoing_wms.mapping import adjustment_event_id
 from erpsync_ongoing_wms.sandbox import OngoingSandbox
-from pydantic import SecretStr
 
 from erpsync import http
 from erpsync.config import load_config
@@ -38,6 +35,7 @@ from erpsync.models import Flow
 from erpsync.plugins import discover
 from erpsync.runner import Runner
 from erpsync.state import DiskState, RunRecord
+from tests.helpers import no_sleep, settings_toml_env
 
 PLUGINS = frozenset({"netvisor", "ongoing_wms"})
 OWNER = "kahvila"
@@ -47,29 +45,6 @@ COFFEE_NAME = "Kahvi Säätiö Öljypuu Å 500 g"
 TEA = "TEE-100"
 CUSTOMER = "ASIAKAS-1"
 VENDOR = "Tukku Äijälä Oy"
-
-
-async def _no_sleep(seconds: float) -> None:
-    """Retries wait for nothing: the simulators answer at once."""
-
-
-def _settings_toml(table: str, settings: Mapping[str, Any], env_prefix: str,
-                   monkeypatch: pytest.MonkeyPatch) -> str:
-    """A ``[table]`` of plugin settings: secrets go to the environment and are referred to as
-    ``{ env = "..." }``, everything else is written inline."""
-    lines = [f"[{table}]"]
-    for name, value in settings.items():
-        if isinstance(value, SecretStr):
-            variable = f"{env_prefix}_{name.upper()}"
-            monkeypatch.setenv(variable, value.get_secret_value())
-            lines.append(f'{name} = {{ env = "{variable}" }}')
-        elif isinstance(value, bool):
-            lines.append(f"{name} = {'true' if value else 'false'}")
-        elif isinstance(value, int | str):
-            lines.append(f"{name} = {json.dumps(value)}")  # a TOML basic string or integer
-        else:
-            raise TypeError(f"{table}.{name}: no TOML for {value!r}")
-    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -123,7 +98,7 @@ def _seed(nv: NetvisorSandbox) -> tuple[str, str]:
 
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    monkeypatch.setattr(http, "_retry_sleep", _no_sleep)
+    monkeypatch.setattr(http, "_retry_sleep", no_sleep)
     nv = NetvisorSandbox(warehouse_event_report=True)
     wms = OngoingSandbox()
     order, purchase_order = _seed(nv)
@@ -132,9 +107,9 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         'state_dir = "state"\n\n'
         f'[[goods_owners]]\nid = "{OWNER}"\n\n'
         '[goods_owners.erp]\nplugin = "netvisor"\n'
-        + _settings_toml("goods_owners.erp.settings", nv.settings(), "E2E_NV", monkeypatch)
+        + settings_toml_env("goods_owners.erp.settings", nv.settings(), "E2E_NV", monkeypatch)
         + '\n[goods_owners.wms]\nplugin = "ongoing_wms"\n'
-        + _settings_toml("goods_owners.wms.settings", wms.settings(), "E2E_WMS", monkeypatch),
+        + settings_toml_env("goods_owners.wms.settings", wms.settings(), "E2E_WMS", monkeypatch),
         encoding="utf-8")
     registry = discover(select=PLUGINS)
     config = load_config(config_path, registry)

@@ -12,7 +12,6 @@ simulator's own counters for that key.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,6 +29,7 @@ from erpsync.models import Flow
 from erpsync.plugins import discover
 from erpsync.runner import Runner
 from erpsync.state import DiskState, RunRecord
+from tests.helpers import no_sleep, settings_toml_env
 
 PLUGINS = frozenset({"poweroffice", "ongoing_wms"})
 OWNER = "kaffebrenneriet"
@@ -50,29 +50,6 @@ STREET_B = {"AddressLine1": "Bryggen 7", "AddressLine2": "Bakgården", "ZipCode"
             "City": "Bergen", "CountryCode": "NO"}
 
 
-async def _no_sleep(seconds: float) -> None:
-    """Retries wait for nothing: the simulators answer at once."""
-
-
-def _settings_toml(table: str, settings: Mapping[str, Any], env_prefix: str,
-                   monkeypatch: pytest.MonkeyPatch) -> str:
-    """A ``[table]`` of plugin settings: secrets go to the environment and are referred to as
-    ``{ env = "..." }``, everything else is written inline."""
-    lines = [f"[{table}]"]
-    for name, value in settings.items():
-        if isinstance(value, SecretStr):
-            variable = f"{env_prefix}_{name.upper()}"
-            monkeypatch.setenv(variable, value.get_secret_value())
-            lines.append(f'{name} = {{ env = "{variable}" }}')
-        elif isinstance(value, bool):
-            lines.append(f"{name} = {'true' if value else 'false'}")
-        elif isinstance(value, int | str):
-            lines.append(f"{name} = {json.dumps(value)}")  # a TOML basic string or integer
-        else:
-            raise TypeError(f"{table}.{name}: no TOML for {value!r}")
-    return "\n".join(lines) + "\n"
-
-
 def _config(path: Path, owners: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]],
             monkeypatch: pytest.MonkeyPatch, *, concurrency: int = 1) -> Path:
     """A config file of goods owners ``(id, PowerOffice settings, Ongoing settings)``."""
@@ -80,9 +57,9 @@ def _config(path: Path, owners: Sequence[tuple[str, Mapping[str, Any], Mapping[s
     for n, (owner, erp, wms) in enumerate(owners):
         text += (f'\n[[goods_owners]]\nid = "{owner}"\n\n'
                  '[goods_owners.erp]\nplugin = "poweroffice"\n'
-                 + _settings_toml("goods_owners.erp.settings", erp, f"E2E_PO{n}", monkeypatch)
+                 + settings_toml_env("goods_owners.erp.settings", erp, f"E2E_PO{n}", monkeypatch)
                  + '\n[goods_owners.wms]\nplugin = "ongoing_wms"\n'
-                 + _settings_toml("goods_owners.wms.settings", wms, f"E2E_WMS{n}",
+                 + settings_toml_env("goods_owners.wms.settings", wms, f"E2E_WMS{n}",
                                   monkeypatch))
     path.write_text(text, encoding="utf-8")
     return path
@@ -141,7 +118,7 @@ def _seed(po: PowerOfficeSandbox, client: str | None = None) -> Company:
 
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    monkeypatch.setattr(http, "_retry_sleep", _no_sleep)
+    monkeypatch.setattr(http, "_retry_sleep", no_sleep)
     po = PowerOfficeSandbox(seed=9)
     wms = OngoingSandbox()
     config_path = _config(tmp_path / "erpsync.toml",
@@ -273,7 +250,7 @@ async def test_stock_is_pushed_only_when_it_changed(world: World) -> None:
 async def test_two_goods_owners_on_one_subscription_key_share_its_rate_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(http, "_retry_sleep", _no_sleep)
+    monkeypatch.setattr(http, "_retry_sleep", no_sleep)
     po = PowerOfficeSandbox(seed=9)
     assert po.rate_limit == 10, "the simulator throttles at the vendor's limit"
     wms = OngoingSandbox()
