@@ -791,9 +791,14 @@ def iter_xml(response: httpx.Response, tags: Collection[str]) -> Iterator[etree.
     """
     events = etree.iterparse(io.BytesIO(response.content), events=("end",), tag=tuple(tags),
                              **_SAFE_XML)
+    doctype: bool | None = None  # the document's DTD is looked at once, with its first element
     try:
         for _, element in events:
-            _refuse_entities(response, element)
+            if doctype is None:
+                doctype = bool(element.getroottree().docinfo.doctype)
+                _refuse_entities(response, element)
+            elif doctype:
+                _refuse_entities(response, element)
             yield element
             element.clear(keep_tail=False)
             parent = element.getparent()
