@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from erpsync import cli as cli_module
+from erpsync import service as service_module
 from erpsync.cli import app
 from erpsync.errors import StateError
 from erpsync.models import Flow
@@ -262,7 +263,7 @@ def test_serve_runs_until_sigterm_and_stops_cleanly(
             finally:
                 sender.cancel()
 
-    monkeypatch.setattr(cli_module, "Runner", SignalledRunner)
+    monkeypatch.setattr(service_module, "Runner", SignalledRunner)
     started = time.monotonic()
     result = cli.invoke("serve")
     assert result.exit_code == 0, result.output

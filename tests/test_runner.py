@@ -274,7 +274,7 @@ async def test_two_cycles_of_one_owner_never_overlap(
     assert len(harness.state.runs("acme", "articles")) == 2
 
 
-async def test_a_state_error_ends_the_run_with_that_error(
+async def test_a_state_error_ends_run_once_with_that_error(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed(harness.add("acme"))
@@ -287,5 +287,51 @@ async def test_a_state_error_ends_the_run_with_that_error(
     monkeypatch.setattr(harness.state, "add_run", disk_full)
     with pytest.raises(StateError, match="disk is full"):
         await runner.run_once()
-    with pytest.raises(StateError, match="disk is full"):
-        await asyncio.wait_for(runner.serve(asyncio.Event()), 2)
+
+
+async def test_a_failed_state_store_halts_serve_until_it_answers_again(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(harness.add("acme", interval_minutes=0.002))
+    runner = harness.load()
+    runner.probe_interval = 0.05
+    real_add_run, real_check = harness.state.add_run, harness.state.check
+    broken = True
+    started: list[float] = []
+
+    def add_run(run: Any) -> None:
+        started.append(time.monotonic())
+        if broken:
+            raise StateError("state directory /srv/state: cannot write runs: disk is full")
+        real_add_run(run)
+
+    def check() -> None:
+        if broken:
+            raise StateError("state directory /srv/state: disk is full")
+        real_check()
+
+    monkeypatch.setattr(harness.state, "add_run", add_run)
+    monkeypatch.setattr(harness.state, "check", check)
+    stop = asyncio.Event()
+    serving = asyncio.create_task(runner.serve(stop))
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if runner.halted is not None:
+                break
+        assert runner.halted is not None and "disk is full" in runner.halted.message
+        attempts = len(started)
+        await asyncio.sleep(0.4)  # three intervals: no cycle starts while halted
+        assert len(started) == attempts
+        assert not serving.done()
+
+        broken = False
+        for _ in range(300):
+            await asyncio.sleep(0.01)
+            if harness.state.runs("acme", "articles"):
+                break
+        assert runner.halted is None
+        assert harness.state.runs("acme", "articles")[0].outcome == "ok"
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, 5)

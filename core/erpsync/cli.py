@@ -1,5 +1,5 @@
-"""The command line: ``erpsync plugins | check | run --once | serve | status | retry | authorize
-| demo``.
+"""The command line: ``erpsync plugins | check | run --once | serve | reload | pause | resume |
+status | retry | authorize | demo``.
 
 Every command reads the config named by ``--config`` (or ``$ERPSYNC_CONFIG``, default
 ``erpsync.toml``). Errors are one clear line and exit status 1 (2 for a usage error); ``--debug``
@@ -9,6 +9,7 @@ shows the traceback too. No command prints a secret.
 from __future__ import annotations
 
 import asyncio
+import enum
 import hmac
 import html
 import http.server
@@ -17,7 +18,6 @@ import os
 import queue
 import secrets
 import signal
-import sys
 import threading
 import webbrowser
 from collections.abc import Callable, Iterator
@@ -32,15 +32,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from erpsync import __version__
+from erpsync import __version__, logs
 from erpsync.config import Config, GoodsOwner, load_config
 from erpsync.errors import ConfigError, ErpsyncError
 from erpsync.flows import RunContext, retry_dead_letter
 from erpsync.models import Flow
 from erpsync.plugins import Erp, PluginRegistry, discover
 from erpsync.runner import Runner
-from erpsync.secrets import RedactingFilter, redact
-from erpsync.state import DiskState, RunRecord
+from erpsync.secrets import redact
+from erpsync.state import DiskState, Pause, RunRecord
 
 __all__ = ["app", "main"]
 
@@ -57,6 +57,11 @@ err = Console(stderr=True)
 environment (``COLUMNS``, ``NO_COLOR``) when it is made."""
 
 
+class LogFormatChoice(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
 class _Options:
     config: Path = Path("erpsync.toml")
     debug: bool = False
@@ -68,16 +73,6 @@ _opts = _Options()
 def _fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
-
-
-def _setup_logging(level: int) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
-    logging.getLogger("erpsync").setLevel(level)
 
 
 @contextmanager
@@ -116,12 +111,17 @@ def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each flow's result.")]
     = False,
+    log_format: Annotated[LogFormatChoice, typer.Option(
+        "--log-format", envvar="ERPSYNC_LOG_FORMAT",
+        help="Log lines as text, or as JSON lines with goods_owner, flow and run_id.",
+    )] = LogFormatChoice.text,
 ) -> None:
     """erpsync: scheduled, incremental, write-back-once sync between an ERP and a WMS."""
     global out, err
     out, err = Console(), Console(stderr=True)
     _opts.config, _opts.debug = config, debug
-    _setup_logging(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
+    logs.setup(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
+               log_format.value)
 
 
 @app.command()
@@ -253,25 +253,95 @@ def run(
 
 
 @app.command()
-def serve() -> None:
-    """Run every goods owner on its interval until SIGTERM or SIGINT (state is kept safe)."""
+def serve(
+    host: Annotated[str | None, typer.Option(
+        "--host", envvar="ERPSYNC_SERVICE_HOST",
+        help="Listen on this address (over [service] host; off loopback the token is asked).",
+    )] = None,
+    port: Annotated[int | None, typer.Option(
+        "--port", envvar="ERPSYNC_SERVICE_PORT", min=0, max=65535,
+        help="Serve /healthz, /readyz, /metrics and the status page on this port.",
+    )] = None,
+) -> None:
+    """Run every goods owner on its interval until SIGTERM or SIGINT (state is kept safe);
+    SIGHUP or `erpsync reload` reads the config again."""
+    from erpsync.service import Service, listen_settings
+
     with _errors():
         registry, config = _load()
+        settings = listen_settings(config, host, port)
         if not logging.getLogger("erpsync").isEnabledFor(logging.INFO):
             logging.getLogger("erpsync").setLevel(logging.INFO)
         state = DiskState(config.state_dir)
         try:
-            asyncio.run(_serve(Runner(config, state, registry)))
+            asyncio.run(Service(config, state, registry, settings).run(asyncio.Event()))
         finally:
             state.close()
 
 
-async def _serve(runner: Runner) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await runner.serve(stop)
+@app.command()
+def reload() -> None:
+    """Make the running `erpsync serve` read its config again (SIGHUP), after checking it."""
+    from erpsync.service import PID_FILE, read_pid
+
+    with _errors():
+        _, config = _load()  # refused here, with every problem, before the service sees it
+        pid = read_pid(config.state_dir)
+        if pid is None:
+            _fail(f"no running erpsync serve found ({config.state_dir / PID_FILE} is missing "
+                  "or names no running process)")
+        os.kill(pid, signal.SIGHUP)
+    out.print(f"[green]✓[/] {escape(str(_opts.config))} is valid; erpsync serve (pid {pid}) is "
+              "reading it again: its log says what changed", soft_wrap=True)
+
+
+@app.command()
+def pause(
+    goods_owner: Annotated[str, typer.Argument(help="The goods owner to pause.")],
+    reason: Annotated[str | None, typer.Option(
+        "--reason", help="Shown on the status page and in `erpsync status`.")] = None,
+) -> None:
+    """Skip a goods owner on the schedule (a running cycle finishes) until `erpsync resume`."""
+    with _errors():
+        _, config = _load()
+        owner = config.owner(goods_owner)
+        state = DiskState(config.state_dir)
+        try:
+            was = state.get_pause(owner.id)
+            if was is None:
+                state.set_pause(owner.id, Pause(goods_owner=owner.id, since=datetime.now(UTC),
+                                                reason=reason))
+        finally:
+            state.close()
+    if was is not None:
+        out.print(f"{owner.id} was already paused (since {_when(was.since)})")
+    else:
+        out.print(f"[green]✓[/] {owner.id} paused: the schedule skips it until `erpsync resume "
+                  f"{owner.id}`", soft_wrap=True)
+
+
+@app.command()
+def resume(
+    goods_owner: Annotated[str, typer.Argument(help="The goods owner to resume.")],
+) -> None:
+    """Put a paused goods owner back on the schedule."""
+    with _errors():
+        _, config = _load()
+        owner = config.owner(goods_owner)
+        state = DiskState(config.state_dir)
+        try:
+            was = state.get_pause(owner.id)
+            state.set_pause(owner.id, None)
+            status = state.get_owner_status(owner.id)
+        finally:
+            state.close()
+    if was is None:
+        out.print(f"{owner.id} was not paused")
+    else:
+        out.print(f"[green]✓[/] {owner.id} resumed: it runs at its next scheduled time")
+    if status is not None:
+        err.print(f"[red]✗ {owner.id} still needs re-authorisation[/]: "
+                  f"{escape(status.action or '')}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -299,6 +369,12 @@ def status(
                                   escape(last.message or "") if last else "")
             out.print(table)
             for owner in owners:
+                paused = state.get_pause(owner.id)
+                if paused is not None:
+                    err.print(f"[yellow]‖ {owner.id} is paused[/] since {_when(paused.since)}"
+                              + (f": {escape(paused.reason)}" if paused.reason else "")
+                              + f"; `erpsync resume {owner.id}`", highlight=False,
+                              soft_wrap=True)
                 owner_status = state.get_owner_status(owner.id)
                 if owner_status is not None:
                     err.print(f"[red]✗ {owner.id} needs re-authorisation[/]: "

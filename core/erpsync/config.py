@@ -20,7 +20,12 @@
     [goods_owners.wms]
     plugin = "mywms"
     [goods_owners.wms.settings]
-    password = { file = "/run/credentials/erpsync/acme-wms" }
+    password = { file = "/run/credentials/erpsync.service/acme-wms" }
+
+    [service]                      # optional: the HTTP surface of `erpsync serve`
+    port = 8470                    # off unless a port is given
+    host = "127.0.0.1"             # the default; any other address needs the token
+    token = { env = "ERPSYNC_SERVICE_TOKEN" }     # Bearer token (or Basic password), by reference
 
     [notify]                       # optional: who hears when a goods owner must re-authorise
     webhook_url = "https://hooks.example.com/erpsync"     # or { env = "..." } if it is secret
@@ -58,13 +63,13 @@ from pydantic import (
 )
 
 from erpsync.errors import ConfigError, ConfigProblem, PluginError
-from erpsync.http import check_base_url
+from erpsync.http import check_base_url, is_loopback
 from erpsync.models import Flow
 from erpsync.plugins import PluginRegistry
 from erpsync.secrets import Secret, resolve_secret
 
-__all__ = ["Config", "EmailSettings", "GoodsOwner", "NotifySettings", "TimeZoneName",
-           "load_config"]
+__all__ = ["Config", "EmailSettings", "GoodsOwner", "NotifySettings", "ServiceSettings",
+           "TimeZoneName", "load_config"]
 
 
 def _time_zone(value: str) -> str:
@@ -140,6 +145,37 @@ class NotifySettings(BaseModel):
         return self
 
 
+class ServiceSettings(BaseModel):
+    """``[service]``: where ``erpsync serve`` answers /healthz, /readyz, /metrics and its
+    status page. Bound to anything but loopback, every endpoint but /healthz asks for the
+    token, so a token is required there."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    port: int = Field(ge=0, le=65535)
+    """0: any free port (tests)."""
+    host: str = Field(default="127.0.0.1", min_length=1)
+    token: Secret | None = None
+    state_check_seconds: float = Field(default=5.0, gt=0, le=300)
+    """How often the service proves the state store answers (a failed one halts the schedule
+    and makes /healthz and /readyz answer 503 until it answers again)."""
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> ServiceSettings:
+        if self.token is None and not is_loopback(self.host):
+            raise ValueError(
+                f"host {self.host!r} is not loopback: give token = {{ env = \"VARIABLE\" }} "
+                "(every endpoint but /healthz will ask for it), or bind to 127.0.0.1")
+        if self.token is not None and len(self.token.get_secret_value()) < 16:
+            raise ValueError("the token is too short: give at least 16 random characters "
+                             "(for example from `python3 -c 'import secrets; "
+                             "print(secrets.token_urlsafe(32))'`)")
+        return self
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+
 class _PluginRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
     plugin: str = Field(min_length=1)
@@ -163,6 +199,7 @@ class _ConfigFile(BaseModel):
     overlap_seconds: float = Field(default=300, ge=0)
     goods_owners: list[_OwnerFile] = []
     notify: NotifySettings | None = None
+    service: ServiceSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +224,7 @@ class Config:
     overlap_seconds: float
     goods_owners: tuple[GoodsOwner, ...]
     notify: NotifySettings | None = None
+    service: ServiceSettings | None = None
 
     def owner(self, owner_id: str) -> GoodsOwner:
         for owner in self.goods_owners:
@@ -285,7 +323,7 @@ def load_config(path: str | Path, registry: PluginRegistry) -> Config:
     if not state_dir.is_absolute():
         state_dir = path.parent / state_dir
     return Config(path, state_dir, top.concurrency, top.overlap_seconds, tuple(owners),
-                  top.notify)
+                  top.notify, top.service)
 
 
 def _resolve(

@@ -26,15 +26,16 @@ since the ERP last accepted them are sent, in batches.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+from erpsync import logs
 from erpsync.errors import (
     AuthenticationLost,
     ErpsyncError,
@@ -194,6 +195,12 @@ EVENTS: dict[Flow, _Events] = {
 }
 
 
+class StopSignal(Protocol):
+    """Anything that says whether to stop, such as an :class:`asyncio.Event`."""
+
+    def is_set(self) -> bool: ...
+
+
 @dataclass(frozen=True)
 class FlowOptions:
     overlap: timedelta = timedelta(minutes=5)
@@ -201,7 +208,7 @@ class FlowOptions:
     """Read and map, write nothing, move no cursor."""
     since: datetime | None = None
     """Backfill: read from this time instead of the cursor (the cursor still only advances)."""
-    stop: asyncio.Event | None = None
+    stop: StopSignal | None = None
     """Set to stop between records; a stopped inbound flow keeps its cursor."""
 
 
@@ -216,13 +223,15 @@ class _Tally:
     skipped: int = 0
     dead_lettered: int = 0
     stopped: bool = False
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def record(self, outcome: str | None = None, message: str | None = None,
                requests: int = 0) -> RunRecord:
         if outcome is None:
             outcome = ("stopped" if self.stopped else "partial" if self.dead_lettered else "ok")
         return RunRecord(
-            goods_owner=self.owner, flow=self.flow.value, started_at=self.started_at,
+            goods_owner=self.owner, flow=self.flow.value, run_id=self.run_id,
+            started_at=self.started_at,
             finished_at=_now(), outcome=outcome,
             read=self.read, written=self.written, unchanged=self.unchanged,
             skipped=self.skipped, dead_lettered=self.dead_lettered, requests=requests,
@@ -270,7 +279,8 @@ async def run_flow(
     message: str | None = None
     refused: tuple[str | None, str | None] | None = None
     sides = _Sides(erp, ctx.for_plugin(erp.name), wms, ctx.for_plugin(wms.name))
-    with count_requests() as requests:
+    with count_requests() as requests, logs.context(goods_owner=owner, flow=flow.value,
+                                                    run_id=tally.run_id):
         try:
             if flow in INBOUND:
                 await _inbound(INBOUND[flow], tally, state, sides, options)

@@ -47,7 +47,8 @@ What :meth:`HttpClient.request` does for every call:
   :class:`~erpsync.errors.ResponseInvalid`. The response returned is
   fully read, so ``.content``, ``.text`` and ``.json()`` work.
 - **Counting.** ``client.stats`` counts this client's attempts; :func:`count_requests` counts
-  the attempts of every client used inside a block (the flows report requests per run with it).
+  the attempts of every client used inside a block (the flows report requests per run with it);
+  :func:`vendor_totals` counts the process's attempts by vendor (the service's metrics).
 - **Logging** to ``erpsync.http``: one DEBUG line per attempt (vendor, method, path, status,
   milliseconds) and one WARNING per retry (why, how long the wait). Headers, query strings and
   bodies are never logged, and registered secrets are masked in the path.
@@ -66,6 +67,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import email.utils
 import functools
 import io
@@ -106,11 +108,13 @@ __all__ = [
     "RequestStats",
     "check_base_url",
     "count_requests",
+    "is_loopback",
     "iter_xml",
     "mount",
     "parse_json",
     "parse_xml",
     "retry_after_seconds",
+    "vendor_totals",
 ]
 
 log = logging.getLogger("erpsync.http")
@@ -133,12 +137,13 @@ def check_base_url(value: str, *, example: str) -> str:
         raise ValueError(f"give the API URL, e.g. {example}")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ValueError("give the URL without credentials, query or fragment")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError("use https: plain http is only accepted for localhost")
     return url
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine only."""
     if host == "localhost":
         return True
     try:
@@ -307,8 +312,20 @@ def count_requests() -> Iterator[RequestStats]:
         _counters.reset(token)
 
 
-def _bump(own: RequestStats, counter: str) -> None:
-    for stats in (own, *_counters.get()):
+_totals: dict[str, RequestStats] = {}
+
+
+def vendor_totals() -> dict[str, RequestStats]:
+    """What every client of this process did since it started, by vendor name (the service's
+    metrics): a copy."""
+    return {vendor: dataclasses.replace(stats) for vendor, stats in _totals.items()}
+
+
+def _bump(client: HttpClient, counter: str) -> None:
+    total = _totals.get(client.vendor)
+    if total is None:
+        total = _totals[client.vendor] = RequestStats()
+    for stats in (client.stats, total, *_counters.get()):
         setattr(stats, counter, getattr(stats, counter) + 1)
 
 
@@ -554,7 +571,7 @@ class HttpClient:
             )
             response: httpx.Response = await retrying(self._attempt, call)
         except TransientError:
-            _bump(self.stats, "errors")
+            _bump(self, "errors")
             raise
         return response
 
@@ -581,7 +598,7 @@ class HttpClient:
             self._log_attempt(call, type(error).__name__, started)
             raise _Retry(f"{type(error).__name__} (not sent)") from error
         except BaseException as error:
-            _bump(self.stats, "requests")
+            _bump(self, "requests")
             self._log_attempt(call, type(error).__name__, started)
             if not isinstance(error, httpx.TransportError):
                 raise
@@ -593,11 +610,11 @@ class HttpClient:
                 " the call is not idempotent and may have been carried out",
                 maybe_sent=True,
             ) from error
-        _bump(self.stats, "requests")
+        _bump(self, "requests")
         status = response.status_code
         self._log_attempt(call, str(status), started)
         if status == 429:
-            _bump(self.stats, "throttled")
+            _bump(self, "throttled")
         if status not in (429, 502, 503, 504):
             return response
         maybe_sent = status in (502, 504)
@@ -669,7 +686,7 @@ class HttpClient:
         return min(self._max_wait, self._backoff(state))
 
     def _before_retry(self, call: _Call, state: tenacity.RetryCallState) -> None:
-        _bump(self.stats, "retries")
+        _bump(self, "retries")
         error = state.outcome.exception() if state.outcome is not None else None
         reason = error.reason if isinstance(error, _Retry) else repr(error)
         log.warning(

@@ -17,6 +17,9 @@ What each part is for:
   with the vendor's message and the record itself so ``erpsync retry`` can send it again.
 - **runs**: the last runs of every (goods owner, flow), and an owner's status (for example
   "needs re-authorisation").
+- **pauses** (goods owner) -> :class:`Pause`: an operator's ``erpsync pause``; the schedule
+  skips the goods owner until ``erpsync resume``. Kept apart from the status: a paused goods
+  owner may need re-authorisation too, and resuming must not hide that.
 
 :class:`DiskState` is safe for several processes on one state directory (SQLite's locking);
 the ledger, cursors and credentials are written with ``synchronous=FULL`` (fsync'd before the
@@ -31,7 +34,7 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
@@ -45,13 +48,16 @@ __all__ = [
     "Cursor",
     "DeadLetter",
     "DiskState",
+    "FlowSummary",
     "LedgerEntry",
     "OwnerStatus",
+    "Pause",
     "RunRecord",
     "StateStore",
 ]
 
 _SEP = "\x1f"
+_SUMMARY = "\x1esummary"  # beside the histories; no goods owner id holds this character
 _RUNS_KEPT = 20
 
 
@@ -100,6 +106,8 @@ class DeadLetter(_Value):
 class RunRecord(_Value):
     goods_owner: str
     flow: str
+    run_id: str | None = None
+    """The id every log line of this run carries (``None`` in records older than it)."""
     started_at: AwareDatetime
     finished_at: AwareDatetime
     outcome: Literal["ok", "partial", "failed", "needs_reauthorisation", "stopped"]
@@ -125,6 +133,20 @@ class OwnerStatus(_Value):
     since: AwareDatetime
 
 
+class FlowSummary(_Value):
+    """What a status page shows of one (goods owner, flow) without reading its history."""
+
+    last: RunRecord
+    last_success: AwareDatetime | None = None
+    """When the last run that ended ``ok`` or ``partial`` finished."""
+
+
+class Pause(_Value):
+    goods_owner: str
+    since: AwareDatetime
+    reason: str | None = None
+
+
 class StateStore(Protocol):
     """The one interface to durable state (see the module docstring)."""
 
@@ -147,11 +169,26 @@ class StateStore(Protocol):
 
     def add_run(self, run: RunRecord) -> None: ...
     def runs(self, owner: str, flow: str) -> list[RunRecord]: ...
+    def summary(self, owner: str, flows: Iterable[str]) -> dict[str, FlowSummary]:
+        """The last run and last success of each of ``flows`` that ever ran: one read per
+        goods owner, for pages and metrics over many goods owners."""
+        ...
+    def dead_letter_counts(self) -> dict[tuple[str, str], int]:
+        """How many dead letters each (goods owner, flow) has, without reading them."""
+        ...
 
     def get_owner_status(self, owner: str) -> OwnerStatus | None: ...
     def set_owner_status(self, owner: str, status: OwnerStatus | None) -> None: ...
 
+    def get_pause(self, owner: str) -> Pause | None: ...
+    def set_pause(self, owner: str, pause: Pause | None) -> None: ...
+
     def lock(self, name: str, ttl: float = 60.0) -> AbstractAsyncContextManager[None]: ...
+
+    def check(self) -> None:
+        """Prove the store is reachable now (a write and a read): raise :class:`StateError`
+        naming why not. The service's readiness and the scheduler's recovery ask it."""
+        ...
 
     def close(self) -> None: ...
 
@@ -160,10 +197,16 @@ def _k(*parts: str) -> str:
     return _SEP.join(parts)
 
 
+def _identity(directory: Path) -> tuple[int, int]:
+    info = directory.stat()
+    return info.st_dev, info.st_ino
+
+
 class DiskState:
     """The embedded state store: diskcache (SQLite) in one directory."""
 
     _DURABLE = ("cursors", "ledger", "credentials", "status", "locks")
+    _PROBE = _SEP + "probe"  # no goods owner id holds the separator
     _FAST = ("fingerprints", "deadletters", "runs")
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
@@ -173,6 +216,7 @@ class DiskState:
             self.directory.mkdir(parents=True, exist_ok=True)
             if not os.access(self.directory, os.W_OK):
                 raise StateError(f"state directory {self.directory} is not writable")
+            self._identity = _identity(self.directory)
             for name in self._DURABLE:
                 self._caches[name] = diskcache.Cache(
                     str(self.directory / name), sqlite_synchronous=2, size_limit=2**40
@@ -224,6 +268,26 @@ class DiskState:
     def close(self) -> None:
         for cache in self._caches.values():
             cache.close()
+
+    def check(self) -> None:
+        """The directory is still the one opened (not unmounted, moved or replaced: SQLite
+        would go on writing to the old files unseen), writable, and a durable write and read
+        go through."""
+        try:
+            now = _identity(self.directory)
+        except OSError as error:
+            raise StateError(f"state directory {self.directory} is unreachable: "
+                             f"{error.strerror}") from error
+        if now != self._identity:
+            raise StateError(f"state directory {self.directory} is no longer the one erpsync "
+                             "opened (unmounted, moved or replaced): restart erpsync once it is "
+                             "back")
+        if not os.access(self.directory, os.W_OK):
+            raise StateError(f"state directory {self.directory} is not writable")
+        probe = uuid.uuid4().hex
+        self._set("status", self._PROBE, probe)
+        if self._get("status", self._PROBE) != probe:
+            raise StateError(f"state directory {self.directory}: a write did not read back")
 
     # --- cursors ---------------------------------------------------------------------------
 
@@ -304,6 +368,37 @@ class DiskState:
             history = self._get("runs", key) or []
             history = [run.model_dump(mode="json"), *history][:_RUNS_KEPT]
             self._set("runs", key, history)
+            summary = self._get("runs", _k(_SUMMARY, run.goods_owner)) or {}
+            success = (run.finished_at.isoformat() if run.outcome in ("ok", "partial")
+                       else summary.get(run.flow, {}).get("last_success"))
+            summary[run.flow] = {"last": history[0], "last_success": success}
+            self._set("runs", _k(_SUMMARY, run.goods_owner), summary)
+
+    def summary(self, owner: str, flows: Iterable[str]) -> dict[str, FlowSummary]:
+        data = self._get("runs", _k(_SUMMARY, owner)) or {}
+        found: dict[str, FlowSummary] = {}
+        for flow in flows:
+            if flow in data:
+                try:
+                    found[flow] = FlowSummary.model_validate(data[flow])
+                except ValidationError as error:
+                    raise StateError(f"run summary of {owner}/{flow} is corrupted: "
+                                     f"{error}") from error
+                continue
+            history = self.runs(owner, flow)  # runs recorded before summaries were kept
+            if history:
+                success = next((r.finished_at for r in history
+                                if r.outcome in ("ok", "partial")), None)
+                found[flow] = FlowSummary(last=history[0], last_success=success)
+        return found
+
+    def dead_letter_counts(self) -> dict[tuple[str, str], int]:
+        counts: dict[tuple[str, str], int] = {}
+        with self._guard("read deadletters"):
+            for key in self._caches["deadletters"].iterkeys():
+                owner, flow, _ = str(key).split(_SEP, 2)
+                counts[owner, flow] = counts.get((owner, flow), 0) + 1
+        return counts
 
     def runs(self, owner: str, flow: str) -> list[RunRecord]:
         """The most recent runs first."""
@@ -318,6 +413,12 @@ class DiskState:
 
     def set_owner_status(self, owner: str, status: OwnerStatus | None) -> None:
         self._set("status", owner, status.model_dump(mode="json") if status else None)
+
+    def get_pause(self, owner: str) -> Pause | None:
+        return self._model(Pause, "status", _k("pause", owner))
+
+    def set_pause(self, owner: str, pause: Pause | None) -> None:
+        self._set("status", _k("pause", owner), pause.model_dump(mode="json") if pause else None)
 
     # --- locks -----------------------------------------------------------------------------
 
