@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 from erpsync.errors import StateError
-from erpsync.state import Cursor, DeadLetter, DiskState, LedgerEntry, OwnerStatus, RunRecord
+from erpsync.state import (
+    Cursor,
+    DeadLetter,
+    DiskState,
+    LedgerEntry,
+    OwnerStatus,
+    Pause,
+    RunRecord,
+)
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -181,3 +189,57 @@ async def test_a_held_lock_is_renewed_past_its_ttl(state: DiskState) -> None:
     assert state._caches["locks"].get("k") is not None
     await task
     assert state._caches["locks"].get("k") is None
+
+
+def test_a_pause_is_kept_apart_from_the_status(state: DiskState) -> None:
+    assert state.get_pause("acme") is None
+    state.set_owner_status("acme", OwnerStatus(goods_owner="acme", state="needs_reauthorisation",
+                                               message="refused", since=NOW))
+    state.set_pause("acme", Pause(goods_owner="acme", since=NOW, reason="ERP migration"))
+    assert state.get_pause("acme") == Pause(goods_owner="acme", since=NOW, reason="ERP migration")
+    state.set_pause("acme", None)
+    assert state.get_pause("acme") is None
+    assert state.get_owner_status("acme") is not None  # resuming hides nothing
+
+
+def test_the_summary_keeps_each_flows_last_run_and_last_success(state: DiskState) -> None:
+    def run(flow: str, outcome: str, minute: int) -> RunRecord:
+        at = NOW.replace(minute=minute)
+        return RunRecord(goods_owner="acme", flow=flow, started_at=at, finished_at=at,
+                         outcome=outcome)  # type: ignore[arg-type]
+
+    state.add_run(run("articles", "ok", 1))
+    state.add_run(run("articles", "failed", 2))
+    state.add_run(run("orders", "partial", 3))
+    state.add_run(run("articles", "ok", 4).model_copy(update={"goods_owner": "beta"}))
+    summary = state.summary("acme", ["articles", "orders", "stock"])
+    assert set(summary) == {"articles", "orders"}  # stock never ran
+    assert summary["articles"].last.outcome == "failed"
+    assert summary["articles"].last_success == NOW.replace(minute=1)
+    assert summary["orders"].last_success == NOW.replace(minute=3)
+    assert state.summary("beta", ["articles"])["articles"].last_success == NOW.replace(minute=4)
+
+
+def test_dead_letters_are_counted_without_reading_them(state: DiskState) -> None:
+    state.put_dead_letter(letter("A-1"))
+    state.put_dead_letter(letter("A-2"))
+    state.put_dead_letter(letter("A-2"))  # the same record again: one letter
+    state.put_dead_letter(letter("O-1").model_copy(update={"flow": "orders"}))
+    assert state.dead_letter_counts() == {("acme", "articles"): 2, ("acme", "orders"): 1}
+
+
+def test_check_finds_a_directory_that_is_gone_or_replaced(tmp_path: Path) -> None:
+    store = DiskState(tmp_path / "state")
+    try:
+        store.check()
+        (tmp_path / "state").rename(tmp_path / "away")
+        with pytest.raises(StateError, match="unreachable"):
+            store.check()
+        (tmp_path / "state").mkdir()  # an empty volume mounted in its place
+        with pytest.raises(StateError, match="no longer the one erpsync opened"):
+            store.check()
+        (tmp_path / "state").rmdir()
+        (tmp_path / "away").rename(tmp_path / "state")
+        store.check()
+    finally:
+        store.close()

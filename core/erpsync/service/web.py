@@ -76,6 +76,15 @@ _WORDS = {"needs_reauthorisation": "needs re-authorisation", "purchase_orders": 
 _pages.filters["words"] = lambda name: _WORDS.get(name, name)
 
 
+def _command(action: str | None) -> tuple[str, str]:
+    """An action's prose and the command in it (the page shows the command as code)."""
+    prose, found, command = (action or "").partition("erpsync ")
+    return (prose, found + command) if found else (prose, "")
+
+
+_pages.filters["command"] = _command
+
+
 def create_app(service: Service) -> Starlette:
     """The ASGI app serving ``service``."""
 
