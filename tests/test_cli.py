@@ -418,3 +418,39 @@ def test_a_config_error_is_reported_without_a_traceback(cli: Cli, acme: Site) ->
     missing = cli.invoke("--config", "/nonexistent/erpsync.toml", "check", config=False)
     assert missing.exit_code == 1
     assert lines_with(missing.stderr, "the config file does not exist", "fix:")
+
+
+# --- operating a service: pause, resume, reload ------------------------------------------------
+
+
+def test_pause_and_resume_say_what_they_did_and_status_shows_the_pause(
+    cli: Cli, acme: Site
+) -> None:
+    paused = cli.invoke("pause", "acme", "--reason", "ERP migration")
+    assert paused.exit_code == 0, paused.output
+    assert "acme paused" in paused.stdout and "erpsync resume acme" in paused.stdout
+    assert "already paused" in cli.invoke("pause", "acme").stdout
+    status = cli.invoke("status")
+    assert lines_with(status.stderr, "acme is paused", "ERP migration", "erpsync resume acme")
+    run = cli.invoke("run", "--once")
+    assert run.exit_code == 0 and not lines_with(run.stdout, "│ acme ")  # skipped
+    resumed = cli.invoke("resume", "acme")
+    assert resumed.exit_code == 0 and "acme resumed" in resumed.stdout
+    assert "was not paused" in cli.invoke("resume", "acme").stdout
+    assert not lines_with(cli.invoke("status").stderr, "paused")
+    unknown = cli.invoke("pause", "nobody")
+    assert unknown.exit_code == 1 and "no goods owner 'nobody'" in unknown.stderr
+
+
+def test_reload_checks_the_config_and_finds_no_service_to_signal(cli: Cli, acme: Site) -> None:
+    result = cli.invoke("reload")
+    assert result.exit_code == 1
+    assert "no running erpsync serve found" in result.stderr
+    assert "erpsync-serve.pid" in result.stderr
+
+    text = cli.harness.config_path.read_text(encoding="utf-8")
+    cli.harness.config_path.write_text(text.replace("fake_erp", "fake_erq"), encoding="utf-8")
+    result = cli.invoke("reload")
+    assert result.exit_code == 1
+    assert lines_with(result.stderr, "✗", "fake_erq")  # the messages of `erpsync check`
+    assert "problem(s) in the configuration" in result.stderr

@@ -203,3 +203,32 @@ def test_a_missing_file_says_how_to_start(tmp_path: Path, registry: PluginRegist
     found = problems(tmp_path / "absent.toml", registry)
     assert found == [f"{tmp_path / 'absent.toml'}: the config file does not exist (fix: create "
                      "it (see README 'Configuration') or pass --config PATH)"]
+
+
+def test_the_service_listens_on_loopback_unless_given_a_token(
+    tmp_path: Path, registry: PluginRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = load_config(write(tmp_path, GOOD + "\n[service]\nport = 8470\n"), registry)
+    assert config.service is not None
+    assert (config.service.host, config.service.port, config.service.token) == (
+        "127.0.0.1", 8470, None)
+    assert load_config(write(tmp_path, GOOD), registry).service is None  # off unless asked
+
+    (problem,) = problems(write(tmp_path, GOOD + '\n[service]\nport = 8470\nhost = "0.0.0.0"\n'),
+                          registry)
+    assert "service: host '0.0.0.0' is not loopback: give token" in problem
+    monkeypatch.setenv("CFG_SERVICE_TOKEN", "short")
+    (problem,) = problems(write(tmp_path, GOOD + '\n[service]\nport = 8470\nhost = "0.0.0.0"\n'
+                                'token = { env = "CFG_SERVICE_TOKEN" }\n'), registry)
+    assert "the token is too short" in problem and "short" not in problem.split("too short")[1]
+    monkeypatch.setenv("CFG_SERVICE_TOKEN", "a-long-enough-service-token-9c1e")
+    config = load_config(write(tmp_path, GOOD + '\n[service]\nport = 8470\nhost = "0.0.0.0"\n'
+                               'token = { env = "CFG_SERVICE_TOKEN" }\n'), registry)
+    assert config.service is not None and config.service.token is not None
+    assert problems(write(tmp_path, GOOD + '\n[service]\nport = 70000\ntoken = "inline"\n'),
+                    registry) == [
+        f"{tmp_path / 'erpsync.toml'}: service.port: Input should be less than or equal to "
+        "65535 (fix: give a smaller number)",
+        f"{tmp_path / 'erpsync.toml'}: service.token: secrets are given by reference, not "
+        'inline: write { env = "VARIABLE" } or { file = "/path/to/file" } (fix: correct this '
+        "value)"]

@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,12 @@ from erpsync_fake_wms.sandbox import WmsArticle
 
 from erpsync import flows
 from erpsync import runner as runner_module
+from erpsync.config import load_config
 from erpsync.errors import ConfigError, StateError
 from erpsync.flows import FlowOptions
 from erpsync.models import Flow
 from erpsync.runner import Runner
-from erpsync.state import Cursor, DiskState, OwnerStatus
+from erpsync.state import Cursor, DiskState, OwnerStatus, Pause
 
 from .helpers import T0, Harness, Site, seed
 
@@ -335,3 +337,62 @@ async def test_a_failed_state_store_halts_serve_until_it_answers_again(
     finally:
         stop.set()
         await asyncio.wait_for(serving, 5)
+
+
+async def test_a_reload_changes_flows_and_intervals_of_a_serving_runner(
+    harness: Harness,
+) -> None:
+    acme = harness.add("acme", interval_minutes=0.002)
+    seed(acme)
+    beta = harness.add("beta", interval_minutes=60)
+    seed(beta)
+    runner = harness.load()
+    stop = asyncio.Event()
+    serving = asyncio.create_task(runner.serve(stop))
+
+    async def until(check: Any, timeout: float = 10) -> None:
+        for _ in range(int(timeout / 0.01)):
+            if check():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("timed out")
+
+    try:
+        await until(lambda: len(harness.state.runs("beta", "articles")) == 1
+                    and len(harness.state.runs("acme", "stock")) >= 1)
+        acme.flows = (Flow.ARTICLES,)  # acme's settings change: one flow
+        beta.interval_minutes = 0.002  # beta's interval shrinks: it runs again soon
+        gamma = harness.add("gamma", interval_minutes=60)
+        seed(gamma)
+        harness.write_config()
+        changes = runner.reload(load_config(harness.config_path, harness.registry))
+        assert sorted(changes) == ["goods owner acme changed", "goods owner beta changed",
+                                   "goods owner gamma added"]
+        stock = len(harness.state.runs("acme", "stock"))
+        articles = len(harness.state.runs("acme", "articles"))
+        await until(lambda: len(harness.state.runs("acme", "articles")) >= articles + 2
+                    and len(harness.state.runs("beta", "articles")) >= 2
+                    and harness.state.runs("gamma", "articles"))
+        assert len(harness.state.runs("acme", "stock")) <= stock + 1  # one cycle was under way
+        assert runner.scheduled() == {"acme": True, "beta": True, "gamma": True}
+
+        with pytest.raises(ValueError, match="state_dir changed"):
+            runner.reload(replace(runner.config, state_dir=harness.state_dir / "elsewhere"))
+        assert runner.config.state_dir == harness.state_dir
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, 5)
+
+
+async def test_a_paused_goods_owner_is_skipped_by_the_schedule_and_run_once(
+    harness: Harness,
+) -> None:
+    seed(harness.add("acme"))
+    seed(harness.add("beta"))
+    runner = harness.load()
+    harness.state.set_pause("acme", Pause(goods_owner="acme", since=T0, reason="migration"))
+    assert await runner.run_owner(harness.owner("acme"), scheduled=True) == []
+    results = await runner.run_once()
+    assert list(results) == ["beta"]
+    named = await runner.run_once(["acme"])  # by name: a person asked for it
+    assert [r.outcome for r in named["acme"]] == ["ok"] * len(Flow)
