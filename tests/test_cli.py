@@ -432,6 +432,7 @@ def test_pause_and_resume_say_what_they_did_and_status_shows_the_pause(
     assert "already paused" in cli.invoke("pause", "acme").stdout
     status = cli.invoke("status")
     assert lines_with(status.stderr, "acme is paused", "ERP migration", "erpsync resume acme")
+    assert lines_with(status.stdout, "│ acme ", " articles ", " paused ")  # no next run
     run = cli.invoke("run", "--once")
     assert run.exit_code == 0 and not lines_with(run.stdout, "│ acme ")  # skipped
     resumed = cli.invoke("resume", "acme")

@@ -357,6 +357,8 @@ def status(
             table = Table("goods owner", "flow", "last run", "outcome", "read", "written",
                           "dead letters", "next run", "message")
             for owner in owners:
+                held = ("off" if not owner.enabled else "paused" if state.get_pause(owner.id)
+                        else "held" if state.get_owner_status(owner.id) else None)
                 for flow in owner.flows:
                     runs = state.runs(owner.id, flow.value)
                     last = runs[0] if runs else None
@@ -365,7 +367,7 @@ def status(
                     table.add_row(owner.id, flow.value, _when(last.finished_at if last else None),
                                   last.outcome if last else "never run",
                                   str(last.read) if last else "", str(last.written) if last else "",
-                                  str(last.dead_lettered) if last else "", _when(due),
+                                  str(last.dead_lettered) if last else "", held or _when(due),
                                   escape(last.message or "") if last else "")
             out.print(table)
             for owner in owners:
