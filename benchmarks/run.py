@@ -11,7 +11,9 @@ are counted on the simulators' side (``requests`` log), per flow and per side.
 Figures are taken side by side in one run and written to docs/benchmarks.md as counts and
 ratios, with the machine and the date. Nothing here asserts a timing. PowerOffice Go's part
 (issue 9: its plugin and simulator with the Ongoing WMS ones, section 6) is in
-:mod:`benchmarks.poweroffice`, Fortnox's (issue 8, section 7) in :mod:`benchmarks.fortnox`.
+:mod:`benchmarks.poweroffice`, Fortnox's (issue 8, section 7) in :mod:`benchmarks.fortnox`, the
+cost of ``erpsync serve``'s /metrics and status page (issue 10, section 8) in
+:mod:`benchmarks.service`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from typing import Any, Protocol
 from erpsync_netvisor.sandbox import CommentLine, NetvisorSandbox, ProductLine, PurchaseLine
 from erpsync_ongoing_wms.sandbox import OngoingSandbox
 
+from benchmarks import service as service_surface
 from erpsync.demo import served, settings_toml
 from erpsync.models import Flow
 
@@ -456,6 +459,8 @@ class Kept:
     """``benchmarks.poweroffice.PoResults``: PowerOffice Go's part (section 6)."""
     fortnox: Any = None
     """``benchmarks.fortnox.FxResults``: Fortnox's part (section 7)."""
+    service: Any = None
+    """``benchmarks.service.ServiceResults``: the HTTP surface's part (section 8)."""
 
 
 def report(kept: Kept) -> str:
@@ -720,6 +725,8 @@ to it as erpsync's own part.
         from benchmarks import fortnox  # it imports this module: not at the top
 
         w(fortnox.section(kept.fortnox).rstrip("\n"))
+    if kept.service is not None:
+        w(service_surface.section(kept.service).rstrip("\n"))
     w("\n## Requests that could be saved\n")
     w("- **One more list page than needed.** `NetvisorClient._keys_above` and "
       "`purchase_order_keys` (plugins/netvisor/erpsync_netvisor/client.py) page until a page "
@@ -803,9 +810,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sync, memory = sync_benchmark(sizes, say), memory_benchmark(sizes, say)
         owners, po = owners_benchmark(sizes, say), poweroffice.run_all(args.quick, say)
-        fx = fortnox.run_all(args.quick, say)
+        fx, sv = fortnox.run_all(args.quick, say), service_surface.run_all(args.quick, say)
         kept = Kept(sizes, args.quick, sync, memory, owners, time.monotonic() - started,
-                    datetime.now(UTC), machine(), po, fx)
+                    datetime.now(UTC), machine(), po, fx, sv)
         if args.save:
             args.save.write_bytes(pickle.dumps(kept))
     text = report(kept)

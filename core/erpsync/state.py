@@ -212,6 +212,9 @@ class DiskState:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
         self._caches: dict[str, diskcache.Cache] = {}
+        self._summaries: dict[str, tuple[object, dict[str, FlowSummary]]] = {}
+        """Each goods owner's run summary as last parsed, with the text it was parsed from:
+        a page or a scrape over 1,000 goods owners parses only those that ran since."""
         with self._guard("open"):
             self.directory.mkdir(parents=True, exist_ok=True)
             if not os.access(self.directory, os.W_OK):
@@ -375,15 +378,22 @@ class DiskState:
             self._set("runs", _k(_SUMMARY, run.goods_owner), summary)
 
     def summary(self, owner: str, flows: Iterable[str]) -> dict[str, FlowSummary]:
-        data = self._get("runs", _k(_SUMMARY, owner)) or {}
+        key = _k(_SUMMARY, owner)
+        with self._guard("read runs"):
+            raw = self._caches["runs"].get(key)
+        parsed = self._summaries.get(owner)
+        if parsed is None or parsed[0] != raw:  # read anew only what changed since last asked
+            data = self._get("runs", key) or {}
+            try:
+                parsed = (raw, {flow: FlowSummary.model_validate(item)
+                                for flow, item in data.items()})
+            except ValidationError as error:
+                raise StateError(f"run summary of {owner} is corrupted: {error}") from error
+            self._summaries[owner] = parsed
         found: dict[str, FlowSummary] = {}
         for flow in flows:
-            if flow in data:
-                try:
-                    found[flow] = FlowSummary.model_validate(data[flow])
-                except ValidationError as error:
-                    raise StateError(f"run summary of {owner}/{flow} is corrupted: "
-                                     f"{error}") from error
+            if flow in parsed[1]:
+                found[flow] = parsed[1][flow]
                 continue
             history = self.runs(owner, flow)  # runs recorded before summaries were kept
             if history:

@@ -130,6 +130,9 @@ class Service:
         except OSError as error:
             raise ErpsyncError(f"cannot listen on {host}:{port}: {error.strerror or error}; "
                                "give another [service] port or --port") from None
+        # Accepted connections inherit it: without it every small answer waits ~40 ms for the
+        # client's delayed ACK (asyncio sets it itself only on sockets it made).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.address = sock.getsockname()[:2]
         server = _Server(uvicorn.Config(create_app(self), log_config=None, access_log=False,
                                         lifespan="off", server_header=False))

@@ -4,7 +4,7 @@ Two kinds, as Prometheus's conventions ask (https://prometheus.io/docs/practices
 https://prometheus.io/docs/practices/instrumentation/):
 
 - counters of what *this process* did: runs by goods owner, flow and outcome; records by
-  goods owner, flow and result; HTTP requests, retries, 429s and failed calls by vendor; and
+  flow and result; HTTP requests, retries, 429s and failed calls by vendor; and
   the cycle duration as a histogram. They start at zero when the process starts (Prometheus's
   ``rate()`` and ``increase()`` handle the reset);
 - gauges of the truth in the state store, read at each scrape: the last success time per goods
@@ -57,10 +57,12 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.runs = Counter("erpsync_runs", "Flow runs, by goods owner, flow and outcome.",
                             ["goods_owner", "flow", "outcome"], registry=self.registry)
+        # By flow, not by goods owner: owners x flows x results was 30,000 series at 1,000
+        # goods owners and most of a scrape's cost (docs/benchmarks.md); the status page and
+        # erpsync_runs say which goods owner.
         self.records = Counter(
-            "erpsync_records", "Records by goods owner, flow and what became of them (read, "
-            "written, unchanged, skipped, dead_lettered).",
-            ["goods_owner", "flow", "result"], registry=self.registry)
+            "erpsync_records", "Records by flow and what became of them (read, written, "
+            "unchanged, skipped, dead_lettered).", ["flow", "result"], registry=self.registry)
         self.cycles = Histogram("erpsync_cycle_duration_seconds",
                                 "How long one cycle of one goods owner took.",
                                 buckets=_CYCLE_BUCKETS, registry=self.registry)
@@ -71,20 +73,28 @@ class Metrics:
                                registry=self.registry)
         self.reload_ok.set(1)
         self._labelled: dict[str, set[tuple[Counter, tuple[str, ...]]]] = {}
+        self._ids: tuple[object, set[str]] = (None, set())
         self.registry.register(_VendorCollector())
         self.registry.register(_StateCollector(runner))
 
     # --- RunObserver -----------------------------------------------------------------------
 
     def run_finished(self, owner: GoodsOwner, run: RunRecord) -> None:
-        if not any(o.id == owner.id for o in self.runner.config.goods_owners):
+        if owner.id not in self._configured():
             return  # it left the config (a reload) while its last cycle finished
         self._labels(self.runs, owner.id, run.flow, run.outcome).inc()
         for result in _RESULTS:
-            self._labels(self.records, owner.id, run.flow, result).inc(getattr(run, result))
+            self.records.labels(run.flow, result).inc(getattr(run, result))
 
     def cycle_finished(self, owner: GoodsOwner, seconds: float) -> None:
         self.cycles.observe(seconds)
+
+    def _configured(self) -> set[str]:
+        """The goods owner ids of the config served now (remembered per config)."""
+        config = self.runner.config
+        if self._ids[0] is not config:
+            self._ids = (config, {o.id for o in config.goods_owners})
+        return self._ids[1]
 
     def _labels(self, metric: Counter, owner_id: str, *values: str) -> Counter:
         """``metric``'s child for the goods owner, remembered so :meth:`forget` finds it."""
