@@ -22,6 +22,7 @@ from erpsync import cli as cli_module
 from erpsync import service as service_module
 from erpsync.cli import app
 from erpsync.errors import StateError
+from erpsync.hookspecs import HOOKSPEC_VERSION
 from erpsync.models import Flow
 from erpsync.runner import Runner
 from erpsync.secrets import RedactingFilter
@@ -108,6 +109,8 @@ def test_plugins_lists_the_fakes_with_their_flows(cli: Cli) -> None:
     assert " wms " in wms_line
     assert flows in erp_line
     assert flows in wms_line
+    assert f"{HOOKSPEC_VERSION} (not declared)" in erp_line  # the fakes do not say
+    assert f"provides hook specifications {HOOKSPEC_VERSION}" in result.stdout
 
 
 def test_check_accepts_a_good_config_and_prints_no_secret(cli: Cli, acme: Site) -> None:

@@ -36,6 +36,7 @@ from erpsync import __version__, logs
 from erpsync.config import Config, GoodsOwner, load_config
 from erpsync.errors import ConfigError, ErpsyncError
 from erpsync.flows import RunContext, retry_dead_letter
+from erpsync.hookspecs import HOOKSPEC_VERSION
 from erpsync.models import Flow
 from erpsync.plugins import Erp, PluginRegistry, discover
 from erpsync.runner import Runner
@@ -135,9 +136,13 @@ def plugins() -> None:
     """List the installed plugins: version, role, the flows each offers, and load failures."""
     with _errors():
         registry = discover()
-    table = Table("plugin", "version", "role", "flows offered", "distribution")
+    table = Table("plugin", "version", "role", "built for hooks", "flows offered",
+                  "distribution", caption=f"this erpsync provides hook specifications "
+                  f"{HOOKSPEC_VERSION}")
     for plugin in sorted(registry.plugins.values(), key=lambda p: p.name):
+        declared = "hookspec_version" in plugin.info.model_fields_set
         table.add_row(plugin.name, plugin.info.version, plugin.role,
+                      plugin.info.hookspec_version + ("" if declared else " (not declared)"),
                       ", ".join(f.value for f in plugin.flows) or "-",
                       plugin.distribution or "-")
     out.print(table)

@@ -218,6 +218,7 @@ def describe() -> PluginInfo:
     return PluginInfo(
         name="fortnox",
         version="0.1.0",
+        hookspec_version="1.1",  # the hook specifications this plugin was built for
         role="erp",
         settings_model=FortnoxSettings,
         description="Fortnox through its REST API and warehouse module, OAuth 2.0 (seed 002: "

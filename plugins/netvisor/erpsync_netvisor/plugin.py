@@ -117,6 +117,7 @@ def describe() -> PluginInfo:
     return PluginInfo(
         name="netvisor",
         version="0.1.0",
+        hookspec_version="1.1",  # the hook specifications this plugin was built for
         role="erp",
         settings_model=NetvisorSettings,
         description="Visma Netvisor through its XML API (seed 000: articles, orders, purchase "

@@ -99,6 +99,7 @@ def describe() -> PluginInfo:
     return PluginInfo(
         name="ongoing_wms",
         version="0.1.0",
+        hookspec_version="1.1",  # the hook specifications this plugin was built for
         role="wms",
         settings_model=OngoingSettings,
         description="Ongoing WMS through its Goods Owner REST API v1.",

@@ -70,6 +70,7 @@ def describe() -> PluginInfo:
     return PluginInfo(
         name="poweroffice",
         version="0.1.0",
+        hookspec_version="1.1",  # the hook specifications this plugin was built for
         role="erp",
         settings_model=PowerOfficeSettings,
         description="PowerOffice Go through its API v2 (seed 001: products and paid invoices "
