@@ -60,7 +60,7 @@ from benchmarks.run import (
     _resources,
     measure,
 )
-from erpsync.demo import served, settings_toml
+from erpsync.demo import owner_toml, served, settings_toml
 from erpsync.models import Flow
 
 ERP_PLUGIN = "fortnox"
@@ -274,22 +274,8 @@ def write_config(folder: Path, vendors: FxVendors, erp_port: int, wms_port: int)
     wms = settings_toml(folder, "wms", vendors.wms.settings() | {
         "page_size": PAGE_SIZE, "requests_per_minute": UNPACED}, wms_port)
     path = folder / "erpsync.toml"
-    path.write_text(f"""# Written by benchmarks/fortnox.py
-state_dir = "state"
-
-[[goods_owners]]
-id = "{OWNER}"
-
-[goods_owners.erp]
-plugin = "{ERP_PLUGIN}"
-[goods_owners.erp.settings]
-{erp}
-
-[goods_owners.wms]
-plugin = "{WMS_PLUGIN}"
-[goods_owners.wms.settings]
-{wms}
-""", encoding="utf-8")
+    path.write_text('# Written by benchmarks/fortnox.py\nstate_dir = "state"\n'
+                    + owner_toml(OWNER, ERP_PLUGIN, erp, WMS_PLUGIN, wms), encoding="utf-8")
     state = DiskState(load_config(path, discover()).state_dir)
     try:  # what `erpsync authorize` leaves in the store
         state.save_credentials(OWNER, CREDENTIALS, dict(vendors.fx.issue_tokens()))

@@ -42,7 +42,7 @@ from erpsync_netvisor.sandbox import CommentLine, NetvisorSandbox, ProductLine, 
 from erpsync_ongoing_wms.sandbox import OngoingSandbox
 
 from benchmarks import service as service_surface
-from erpsync.demo import served, settings_toml
+from erpsync.demo import owner_toml, served, settings_toml
 from erpsync.models import Flow
 
 ERP_PLUGIN = "netvisor"
@@ -192,20 +192,7 @@ def write_config(folder: Path, vendors: Vendors, erp_port: int, wms_port: int,
         wms = settings_toml(folder, f"wms_{owner.id}", wms_base | {
             "username": owner.username, "password": SecretStr(owner.password),
             "goods_owner_id": owner.wms_goods_owner}, wms_port)
-        blocks.append(f"""
-[[goods_owners]]
-id = "{owner.id}"
-
-[goods_owners.erp]
-plugin = "{ERP_PLUGIN}"
-[goods_owners.erp.settings]
-{erp}
-
-[goods_owners.wms]
-plugin = "{WMS_PLUGIN}"
-[goods_owners.wms.settings]
-{wms}
-""")
+        blocks.append(owner_toml(owner.id, ERP_PLUGIN, erp, WMS_PLUGIN, wms))
     path = folder / "erpsync.toml"
     path.write_text(f'# Written by benchmarks/run.py\nstate_dir = "state"\n'
                     f"concurrency = {concurrency}\n" + "".join(blocks), encoding="utf-8")

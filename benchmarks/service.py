@@ -67,7 +67,7 @@ def write_config(folder: Path, owners: int) -> Path:
     from erpsync_ongoing_wms.sandbox import OngoingSandbox
     from pydantic import SecretStr
 
-    from erpsync.demo import settings_toml
+    from erpsync.demo import owner_toml, settings_toml
 
     erp_base = NetvisorSandbox().settings()
     wms_base = OngoingSandbox().settings()
@@ -81,20 +81,7 @@ def write_config(folder: Path, owners: int) -> Path:
         wms = settings_toml(folder, f"wms_{oid}", wms_base | {
             "username": f"wms{n}", "password": SecretStr(f"secret-{n}-pw"),
             "goods_owner_id": 1000 + n}, NOWHERE)
-        blocks.append(f"""
-[[goods_owners]]
-id = "{oid}"
-
-[goods_owners.erp]
-plugin = "{ERP_PLUGIN}"
-[goods_owners.erp.settings]
-{erp}
-
-[goods_owners.wms]
-plugin = "{WMS_PLUGIN}"
-[goods_owners.wms.settings]
-{wms}
-""")
+        blocks.append(owner_toml(oid, ERP_PLUGIN, erp, WMS_PLUGIN, wms))
     path = folder / "erpsync.toml"
     path.write_text('# Written by benchmarks/service.py\nstate_dir = "state"\n'
                     + "".join(blocks), encoding="utf-8")

@@ -22,31 +22,20 @@ from typing import Any
 
 import httpx
 
-from erpsync.demo import served, settings_toml
+from erpsync.demo import owner_toml, served, settings_toml
 from erpsync.plugins import discover
 
 LISTENING = re.compile(r"listening on http://([^ ]+):(\d+) ")
 
 
-def owner_toml(folder: Path, owner_id: str, erp: dict[str, Any], erp_port: int,
-               wms: dict[str, Any], wms_port: int, interval_minutes: float) -> str:
+def goods_owner(folder: Path, owner_id: str, erp: dict[str, Any], erp_port: int,
+                wms: dict[str, Any], wms_port: int, interval_minutes: float) -> str:
+    """A Netvisor and Ongoing goods owner, its secrets in files of its own."""
     secrets = folder / owner_id
     secrets.mkdir(exist_ok=True)
-    return f"""
-[[goods_owners]]
-id = "{owner_id}"
-interval_minutes = {interval_minutes}
-
-[goods_owners.erp]
-plugin = "netvisor"
-[goods_owners.erp.settings]
-{settings_toml(secrets, "erp", erp, erp_port)}
-
-[goods_owners.wms]
-plugin = "ongoing_wms"
-[goods_owners.wms.settings]
-{settings_toml(secrets, "wms", wms, wms_port)}
-"""
+    return owner_toml(owner_id, "netvisor", settings_toml(secrets, "erp", erp, erp_port),
+                      "ongoing_wms", settings_toml(secrets, "wms", wms, wms_port),
+                      interval_minutes=interval_minutes)
 
 
 @dataclass
@@ -75,8 +64,8 @@ class ServedErpsync:
 
     def owner(self, owner_id: str, *, refused: bool = False) -> str:
         erp = self.erp.bad_settings() if refused else self.erp.settings()
-        return owner_toml(self.folder, owner_id, erp, self.ports[0], self.wms.settings(),
-                          self.ports[1], self.interval_minutes)
+        return goods_owner(self.folder, owner_id, erp, self.ports[0], self.wms.settings(),
+                           self.ports[1], self.interval_minutes)
 
     def write_config(self, owners: list[str] | None = None, *, extra: str = "") -> None:
         """The config with these goods owners (``"beta!"``: beta with a refused key)."""

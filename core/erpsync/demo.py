@@ -50,7 +50,7 @@ from erpsync.sandbox import DemoCompany
 from erpsync.secrets import RedactingFilter
 from erpsync.state import DiskState, RunRecord
 
-__all__ = ["DemoResult", "LoopbackServer", "choose", "run_demo", "served",
+__all__ = ["DemoResult", "LoopbackServer", "choose", "owner_toml", "run_demo", "served",
            "settings_toml"]
 
 OWNER = "demo"
@@ -163,14 +163,16 @@ def settings_toml(folder: Path, role: str, settings: dict[str, Any], port: int) 
     return "\n".join(lines)
 
 
-def _write_config(folder: Path, erp: str, wms: str, erp_settings: str, wms_settings: str) -> Path:
-    path = folder / "erpsync.toml"
-    path.write_text(f"""# Written by `erpsync demo`: one goods owner against the simulators.
-state_dir = "state"
-
+def owner_toml(owner_id: str, erp: str, erp_settings: str, wms: str, wms_settings: str,
+               **fields: Any) -> str:
+    """One ``[[goods_owners]]`` table of a config: ``fields`` (``interval_minutes`` ...), then
+    the two plugins with their settings (TOML lines, as :func:`settings_toml` writes them).
+    The demo, the benchmarks and the tests write their configs with it."""
+    head = "".join(f"{key} = {_toml_value(value)}\n" for key, value in fields.items())
+    return f"""
 [[goods_owners]]
-id = "{OWNER}"
-
+id = "{owner_id}"
+{head}
 [goods_owners.erp]
 plugin = "{erp}"
 [goods_owners.erp.settings]
@@ -180,7 +182,14 @@ plugin = "{erp}"
 plugin = "{wms}"
 [goods_owners.wms.settings]
 {wms_settings}
-""", encoding="utf-8")
+"""
+
+
+def _write_config(folder: Path, erp: str, wms: str, erp_settings: str, wms_settings: str) -> Path:
+    path = folder / "erpsync.toml"
+    path.write_text("# Written by `erpsync demo`: one goods owner against the simulators.\n"
+                    'state_dir = "state"\n' + owner_toml(OWNER, erp, erp_settings, wms,
+                                                          wms_settings), encoding="utf-8")
     return path
 
 

@@ -28,7 +28,7 @@ from erpsync_netvisor.sandbox import (
 from erpsync_ongoing_wms.sandbox import OngoingSandbox
 from pydantic import SecretStr
 
-from erpsync.demo import LoopbackServer, _local, _toml_value
+from erpsync.demo import LoopbackServer, _local, _toml_value, owner_toml
 from erpsync.models import Flow
 from erpsync.plugins import PluginRegistry, discover
 
@@ -421,11 +421,10 @@ def make_world(folder: Path, *, extra_nv: str = "", extra_wms: str = "",
     wms_settings = _settings_toml(wms.settings(), ports[1], "FAULT_WMS", env, secrets)
     config = folder / "erpsync.toml"
     config.write_text(
-        f'state_dir = "{folder / "state"}"\n\n[[goods_owners]]\nid = "{OWNER}"\n\n'
-        f'[goods_owners.erp]\nplugin = "netvisor"\n[goods_owners.erp.settings]\n{erp}\n'
-        f'{extra_nv}\n'
-        f'[goods_owners.wms]\nplugin = "ongoing_wms"\n[goods_owners.wms.settings]\n'
-        f'{wms_settings}\n{extra_wms}\n', encoding="utf-8")
+        f'state_dir = "{folder / "state"}"\n'
+        + owner_toml(OWNER, "netvisor", f"{erp}\n{extra_nv}", "ongoing_wms",
+                     f"{wms_settings}\n{extra_wms}"),
+        encoding="utf-8")
     world = World(folder=folder, nv=nv, wms=wms, servers=servers, config=config, env=env,
                   secrets=secrets, orders=orders, purchase_orders=pos)
     world.erp_chaos, world.wms_chaos = chaos

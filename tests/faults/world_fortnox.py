@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 from erpsync_fortnox.sandbox import FortnoxSandbox, OrderRow
 from erpsync_ongoing_wms.sandbox import OngoingSandbox
 
-from erpsync.demo import LoopbackServer, _local
+from erpsync.demo import LoopbackServer, _local, owner_toml
 from erpsync.models import Flow
 from erpsync.state import DiskState
 from tests.faults.world import OWNER, Chaos, ServedWorld, _settings_toml
@@ -213,11 +213,9 @@ def make_fx_world(folder: Path, *, extra_erp: str = "", seeded: bool = True,
     wms_settings = _settings_toml(wms.settings(), ports[1], "FAULT_WMS", env, secrets)
     config = folder / "erpsync.toml"
     config.write_text(
-        f'state_dir = "{folder / "state"}"\n\n[[goods_owners]]\nid = "{OWNER}"\n\n'
-        f'[goods_owners.erp]\nplugin = "fortnox"\n[goods_owners.erp.settings]\n{erp}\n'
-        f'{extra_erp}\n'
-        f'[goods_owners.wms]\nplugin = "ongoing_wms"\n[goods_owners.wms.settings]\n'
-        f'{wms_settings}\n', encoding="utf-8")
+        f'state_dir = "{folder / "state"}"\n'
+        + owner_toml(OWNER, "fortnox", f"{erp}\n{extra_erp}", "ongoing_wms", wms_settings),
+        encoding="utf-8")
     state = DiskState(folder / "state")
     try:  # what `erpsync authorize` leaves in the store
         state.save_credentials(OWNER, CREDENTIALS, dict(fx.issue_tokens()))

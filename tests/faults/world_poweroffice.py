@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from erpsync_ongoing_wms.sandbox import OngoingSandbox
 from erpsync_poweroffice.sandbox import PowerOfficeSandbox, ProductLine, TextLine
 
-from erpsync.demo import LoopbackServer
+from erpsync.demo import LoopbackServer, owner_toml
 from erpsync.models import Flow
 from tests.faults.world import OWNER, PRODUCTS, Chaos, ServedWorld, _settings_toml
 
@@ -160,11 +160,9 @@ def make_po_world(folder: Path, *, extra_erp: str = "", seeded: bool = True,
     wms_settings = _settings_toml(wms.settings(), ports[1], "FAULT_WMS", env, secrets)
     config = folder / "erpsync.toml"
     config.write_text(
-        f'state_dir = "{folder / "state"}"\n\n[[goods_owners]]\nid = "{OWNER}"\n\n'
-        f'[goods_owners.erp]\nplugin = "poweroffice"\n[goods_owners.erp.settings]\n{erp}\n'
-        f'{extra_erp}\n'
-        f'[goods_owners.wms]\nplugin = "ongoing_wms"\n[goods_owners.wms.settings]\n'
-        f'{wms_settings}\n', encoding="utf-8")
+        f'state_dir = "{folder / "state"}"\n'
+        + owner_toml(OWNER, "poweroffice", f"{erp}\n{extra_erp}", "ongoing_wms", wms_settings),
+        encoding="utf-8")
     world = PoWorld(folder=folder, po=po, wms=wms, servers=servers, config=config, env=env,
                     secrets=secrets, orders=orders, unpaid=unpaid)
     world.erp_chaos, world.wms_chaos = chaos
