@@ -1,5 +1,5 @@
 """The command line: ``erpsync plugins | check | run --once | serve | reload | pause | resume |
-status | retry | authorize | demo``.
+status | retry | authorize | demo | new-plugin``.
 
 Every command reads the config named by ``--config`` (or ``$ERPSYNC_CONFIG``, default
 ``erpsync.toml``). Errors are one clear line and exit status 1 (2 for a usage error); ``--debug``
@@ -686,6 +686,28 @@ def demo(
               f"  erpsync --config {result.folder / 'erpsync.toml'} status\n"
               "For real accounts, write your own erpsync.toml (README 'Configuration'), then "
               "run `erpsync check --connect` and `erpsync serve`.", soft_wrap=True)
+
+
+@app.command("new-plugin")
+def new_plugin(
+    name: Annotated[str, typer.Argument(
+        help="The plugin's name: a lower-case Python identifier such as myerp (its entry-point "
+        "name; the package is erpsync_NAME).")],
+    folder: Annotated[Path, typer.Option(
+        "--folder", help="Where to make the project's folder erpsync-NAME (default: here).",
+    )] = Path("."),
+) -> None:
+    """Start an ERP plugin of your own: a project whose conformance tests say what to do next."""
+    from erpsync.kit import new_plugin as make
+
+    with _errors():
+        project = make(name, folder)
+    out.print(f"[green]✓[/] {escape(str(project))}: the ERP plugin {name}, built for hook "
+              f"specifications {HOOKSPEC_VERSION}. Next:", highlight=False, soft_wrap=True)
+    out.print(f"  cd {project}\n"
+              '  pip install -e ".[test]"\n'
+              "  pytest          # the conformance suite says which hook to implement next",
+              highlight=False, soft_wrap=True, markup=False)
 
 
 def main(argv: list[str] | None = None) -> None:

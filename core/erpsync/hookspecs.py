@@ -12,9 +12,11 @@ Each goods owner uses exactly one plugin of each role, and the core calls a hook
 plugin only (never ``pm.hook.x()`` across all plugins). The flows a plugin offers are the hooks
 it implements: ``erpsync plugins`` lists them, and the conformance suite tests every one.
 
-Every hook but :func:`describe` is a coroutine function (``async def``); the ``fetch_*`` hooks
+The hooks that reach a vendor are coroutine functions (``async def``); the ``fetch_*`` hooks
 are async generators that yield records as the vendor's pages arrive, so a catalogue of any
-size streams through in constant memory. A hook must never block the event loop: use the
+size streams through in constant memory. The hooks that only look at settings
+(:func:`describe`, :func:`enabled_flows`, :func:`authorization_url`, :func:`sandbox`) are
+plain functions. A hook must never block the event loop: use the
 HTTP client of :mod:`erpsync.http`, which is asynchronous, paces itself and retries.
 
 Common arguments:
@@ -222,7 +224,7 @@ def sandbox() -> Any:
 
     Optional. ``erpsync demo`` serves it on a loopback port and runs a whole integration
     against it; the conformance suites can use it too. An ERP plugin's simulator implements
-    :class:`erpsync.conformance.ErpSandbox` plus ``populate_demo()``, a WMS plugin's
+    :class:`erpsync.conformance.ErpSandbox` plus ``populate_demo(size)``, a WMS plugin's
     implements :class:`erpsync.conformance.WmsSandbox`; both are plain objects with an ASGI
     ``app`` and the ``settings()`` that point the plugin at it. Importing the simulator's
     dependencies (starlette) inside this hook keeps them out of production installs.

@@ -31,7 +31,9 @@ What is checked, per offered flow:
   must find it); ``lookup_report`` finds nothing for an event never sent; an event the ERP
   refuses raises ``RecordRejected`` with the vendor's message;
 - stock: balances are written; a balance the ERP refuses comes back as a ``Rejection``;
-- for every plugin: ``describe`` is right; refused credentials raise ``AuthenticationLost``;
+- for every plugin: ``describe`` is right; it offers a flow (a plugin that offers none yet, as
+  ``erpsync new-plugin`` makes it, is told the next hook to implement: its signature, what it
+  must do and return, and where it goes); refused credentials raise ``AuthenticationLost``;
   an unavailable vendor raises ``TransientError``; no secret of the settings reaches a log
   line, an exception, a dead letter or the state directory.
 """
@@ -39,7 +41,10 @@ What is checked, per offered flow:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
+import re
+import types
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -50,21 +55,32 @@ from typing import Any, ClassVar, Protocol, TypeVar
 import pytest
 from pydantic import BaseModel, SecretStr
 
+from erpsync import hookspecs
 from erpsync.errors import AuthenticationLost, RecordRejected, TransientError
 from erpsync.flows import EVENTS, INBOUND, FlowOptions, RunContext, run_flow
 from erpsync.hookspecs import PluginInfo, WriteResult, hookimpl
 from erpsync.http import ASGIApp, mount
 from erpsync.models import Event, Flow, Record, StockBalance, Unreadable
-from erpsync.plugins import Erp, PluginRegistry, Wms, discover
+from erpsync.plugins import (
+    ERP_FLOW_HOOKS,
+    WMS_FLOW_HOOKS,
+    Erp,
+    LoadedPlugin,
+    PluginRegistry,
+    Wms,
+    discover,
+)
 from erpsync.state import DiskState, RunRecord
 
-__all__ = ["ErpConformance", "ErpSandbox"]
+__all__ = ["ErpConformance", "ErpSandbox", "hook_signature", "next_hook_guide"]
 
 T = TypeVar("T")
 OWNER = "conformance"
 RECORDER = "erpsync_conformance_wms"
 READ_FLOWS = tuple(INBOUND)
 EVENT_FLOWS = tuple(EVENTS)
+GUIDE = "docs/writing-a-plugin.md"
+"""erpsync's guide for plugin authors; each hook has a section there, ``#<hook name>``."""
 
 
 class ErpSandbox(Protocol):
@@ -332,6 +348,83 @@ def _for_flows(*flows: Flow) -> Callable[[Callable[..., None]], Callable[..., No
     return mark
 
 
+# --- what to implement next ---------------------------------------------------------------------
+
+
+def hook_signature(hook: str, role: str = "erp") -> str:
+    """The hook as a plugin implements it, read from its specification in
+    :mod:`erpsync.hookspecs`: ``fetch_articles(ctx, settings, since) -> AsyncIterator[Article |
+    Unreadable]`` (an ERP plugin's ``fetch_*`` hook may yield :class:`Unreadable`)."""
+    signature = inspect.signature(getattr(hookspecs, hook))
+    returns = signature.return_annotation  # a string: hookspecs postpones its annotations
+    if returns is inspect.Signature.empty:
+        returns = "None"
+    returns = str(returns)
+    if role == "erp" and hook.startswith("fetch_") and returns.startswith("AsyncIterator["):
+        returns = f"{returns[:-1]} | Unreadable]"
+    return f"{hook}({', '.join(signature.parameters)}) -> {returns}"
+
+
+def _plain(text: str) -> str:
+    """A docstring's sentence as one plain line: no reST roles, single backquotes, and without
+    "Offers the x flow" (the guide lists the flows itself)."""
+    text = " ".join(text.split()).replace("``", "`")
+    text = re.sub(r":\w+:`~?([^`]+)`", r"`\1`", text)
+    return re.sub(r"\s*Offers the `\w+` flow[^.]*\.", "", text).strip().rstrip(".")
+
+
+def _hook_duty(hook: str, role: str) -> str:
+    """What the hook is and must do, in one sentence from its specification's docstring."""
+    spec = getattr(hookspecs, hook)
+    doc = inspect.getdoc(spec) or ""
+    summary = _plain(doc.split("\n\n")[0])
+    summary = summary[:1].lower() + summary[1:]
+    signature = hook_signature(hook, role)
+    if ") -> AsyncIterator[" in signature:
+        model = signature.split("AsyncIterator[", 1)[1].split("]", 1)[0].split(" | ")[0]
+        kind = "an async generator (async def ... yield)"
+        summary += f", each an erpsync.models.{model}"
+        if "Unreadable" in signature:
+            summary += " (or an erpsync.models.Unreadable in place of a record it cannot map)"
+    elif inspect.iscoroutinefunction(spec):
+        kind = "a coroutine function (async def)"
+    else:
+        kind = "a function"
+    returned = re.search(r"^:return: (.+?)(?:\n\s*\n|\n:|\Z)", doc, re.MULTILINE | re.DOTALL)
+    if returned:
+        summary += f"; it returns {_plain(returned.group(1))}"
+    return f"{kind} decorated with @hookimpl (erpsync.hookspecs): {summary}"
+
+
+def _source(obj: object) -> str:
+    """Where a plugin object's hooks are written: ``erpsync_myerp/plugin.py``."""
+    if isinstance(obj, types.ModuleType):
+        return obj.__name__.replace(".", "/") + ".py"
+    module = type(obj).__module__.replace(".", "/") + ".py"
+    return f"{module} (class {type(obj).__name__})"
+
+
+def next_hook_guide(plugin: LoadedPlugin) -> str:
+    """What a plugin that offers no flow implements next: the missing hook of a flow it has
+    started (``lookup_report`` without a ``report_*``), else the first flow's hook
+    (``fetch_articles`` of an ERP plugin), with its signature, its duty and where it goes."""
+    table = ERP_FLOW_HOOKS if plugin.role == "erp" else WMS_FLOW_HOOKS
+    started = [f for f in Flow if any(h in plugin.hooks for h in table[f])]
+    flow = started[0] if started else Flow.ARTICLES
+    missing = [h for h in table[flow] if h not in plugin.hooks]
+    hook = missing[0]
+    done = [h for h in table[flow] if h in plugin.hooks]
+    lead = (f"it implements {', '.join(done)}, which the {flow.value} flow needs together with "
+            f"{', '.join(missing)}: " if done else "")
+    flows = "; ".join(f"{f.value}: {' + '.join(table[f])}" for f in Flow)
+    return (
+        f"this plugin offers no flow yet: {lead}implement {hook_signature(hook, plugin.role)} "
+        f"in {_source(plugin.obj)} (see {GUIDE}#{hook}): {_hook_duty(hook, plugin.role)}. "
+        f"The suite then tests the {flow.value} flow against the simulator, and each failure "
+        f"says what to fix. A plugin offers every flow whose hooks it implements ({flows})"
+    )
+
+
 class _Suite:
     """What both suites share: the plugin's name, its simulator, the generated flow tests."""
 
@@ -397,12 +490,12 @@ class ErpConformance(_Suite):
         info = harness.plugin.info
         assert info.role == "erp", f"describe() says role {info.role!r}; an ERP plugin says 'erp'"
         assert info.version.strip(), "describe() must give the plugin's version"
-        assert harness.plugin.flows, (
-            "the plugin offers no flow: implement at least one of fetch_articles, "
-            "fetch_orders, report_delivery (+ lookup_report), push_stock, ..."
-        )
+
+    def test_the_plugin_offers_a_flow(self, harness: _Harness) -> None:
+        assert harness.plugin.flows, next_hook_guide(harness.plugin)
 
     def test_refused_credentials_raise_authentication_lost(self, harness: _Harness) -> None:
+        _assert_it_calls_the_vendor(harness)
         erp = harness.erp(harness.sandbox.bad_settings())
         error = _raised(lambda: harness.run(lambda ctx: _first_call(harness, erp, ctx)))
         assert isinstance(error, AuthenticationLost), (
@@ -413,6 +506,7 @@ class ErpConformance(_Suite):
         assert error.message, "AuthenticationLost needs a message saying what was refused"
 
     def test_an_unavailable_vendor_raises_transient_error(self, harness: _Harness) -> None:
+        _assert_it_calls_the_vendor(harness)
         error = _raised(lambda: harness.run(lambda ctx: _first_call(harness, harness.erp(), ctx),
                                             app=_unavailable))
         assert isinstance(error, TransientError), (
@@ -640,8 +734,17 @@ def _describe(error: Exception | None) -> str:
     return "no error" if error is None else f"{type(error).__name__}: {error}"
 
 
+def _assert_it_calls_the_vendor(harness: _Harness) -> None:
+    assert "check_connection" in harness.plugin.hooks or harness.plugin.flows, (
+        "the plugin has no hook that calls the vendor yet, so how it meets refused credentials "
+        "and an unavailable vendor cannot be tested: implement "
+        f"{hook_signature('check_connection')} (one cheap read that proves the URL and the "
+        f"credentials, see {GUIDE}#check_connection), or a flow: {next_hook_guide(harness.plugin)}"
+    )
+
+
 async def _first_call(harness: _Harness, erp: Erp, ctx: RunContext) -> None:
-    """Make the plugin call its vendor once, through its first offered flow."""
+    """Make the plugin call its vendor once: check_connection, else its first offered flow."""
     own = ctx.for_plugin(erp.name)
     if "check_connection" in erp.plugin.hooks:
         await erp.check_connection(own)
