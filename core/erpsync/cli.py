@@ -300,6 +300,18 @@ def reload() -> None:
               "reading it again: its log says what changed", soft_wrap=True)
 
 
+@contextmanager
+def _owner_state(goods_owner: str) -> Iterator[tuple[GoodsOwner, DiskState]]:
+    """The goods owner the config names, and the state store (closed after the block)."""
+    _, config = _load()
+    owner = config.owner(goods_owner)
+    state = DiskState(config.state_dir)
+    try:
+        yield owner, state
+    finally:
+        state.close()
+
+
 @app.command()
 def pause(
     goods_owner: Annotated[str, typer.Argument(help="The goods owner to pause.")],
@@ -307,17 +319,11 @@ def pause(
         "--reason", help="Shown on the status page and in `erpsync status`.")] = None,
 ) -> None:
     """Skip a goods owner on the schedule (a running cycle finishes) until `erpsync resume`."""
-    with _errors():
-        _, config = _load()
-        owner = config.owner(goods_owner)
-        state = DiskState(config.state_dir)
-        try:
-            was = state.get_pause(owner.id)
-            if was is None:
-                state.set_pause(owner.id, Pause(goods_owner=owner.id, since=datetime.now(UTC),
-                                                reason=reason))
-        finally:
-            state.close()
+    with _errors(), _owner_state(goods_owner) as (owner, state):
+        was = state.get_pause(owner.id)
+        if was is None:
+            state.set_pause(owner.id, Pause(goods_owner=owner.id, since=datetime.now(UTC),
+                                            reason=reason))
     if was is not None:
         out.print(f"{owner.id} was already paused (since {_when(was.since)})")
     else:
@@ -330,16 +336,10 @@ def resume(
     goods_owner: Annotated[str, typer.Argument(help="The goods owner to resume.")],
 ) -> None:
     """Put a paused goods owner back on the schedule."""
-    with _errors():
-        _, config = _load()
-        owner = config.owner(goods_owner)
-        state = DiskState(config.state_dir)
-        try:
-            was = state.get_pause(owner.id)
-            state.set_pause(owner.id, None)
-            status = state.get_owner_status(owner.id)
-        finally:
-            state.close()
+    with _errors(), _owner_state(goods_owner) as (owner, state):
+        was = state.get_pause(owner.id)
+        state.set_pause(owner.id, None)
+        status = state.get_owner_status(owner.id)
     if was is None:
         out.print(f"{owner.id} was not paused")
     else:
