@@ -19,6 +19,15 @@ from typing import Any
 
 import pytest
 
+# The PostgreSQL fixtures (tests/postgres.py): a real server per test session (per xdist
+# worker), a database of its own per test, and a server of its own to stop and start.
+from .postgres import (  # noqa: F401 - fixtures, found by name
+    own_postgres,
+    pg_database_url,
+    postgres_server,
+    postgres_url,
+)
+
 FAKES = Path(__file__).parent / "fakes"
 if str(FAKES) not in sys.path:
     sys.path.insert(0, str(FAKES))

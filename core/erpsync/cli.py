@@ -1,5 +1,5 @@
 """The command line: ``erpsync plugins | check | run --once | serve | reload | pause | resume |
-status | retry | authorize | demo | new-plugin``.
+status | retry | authorize | state migrate|export|import | demo | new-plugin``.
 
 Every command reads the config named by ``--config`` (or ``$ERPSYNC_CONFIG``, default
 ``erpsync.toml``). Errors are one clear line and exit status 1 (2 for a usage error); ``--debug``
@@ -13,6 +13,7 @@ import enum
 import hmac
 import html
 import http.server
+import json
 import logging
 import os
 import queue
@@ -41,7 +42,7 @@ from erpsync.models import Flow
 from erpsync.plugins import Erp, PluginRegistry, discover
 from erpsync.runner import Runner
 from erpsync.secrets import redact
-from erpsync.state import DiskState, Pause, RunRecord
+from erpsync.state import KeyValueState, Pause, RunRecord, open_state
 
 __all__ = ["app", "main"]
 
@@ -180,7 +181,7 @@ def check(
 
 
 async def _connect(registry: PluginRegistry, config: Config) -> int:
-    state = DiskState(config.state_dir)
+    state = open_state(config.state_dir, config.state_url)
     failed = 0
     try:
         for owner in config.goods_owners:
@@ -243,7 +244,7 @@ def run(
     flows = _flows(flow)
     with _errors():
         registry, config = _load()
-        state = DiskState(config.state_dir)
+        state = open_state(config.state_dir, config.state_url)
         try:
             runner = Runner(config, state, registry)
             options = runner._options(
@@ -277,7 +278,7 @@ def serve(
         settings = listen_settings(config, host, port)
         if not logging.getLogger("erpsync").isEnabledFor(logging.INFO):
             logging.getLogger("erpsync").setLevel(logging.INFO)
-        state = DiskState(config.state_dir)
+        state = open_state(config.state_dir, config.state_url)
         try:
             asyncio.run(Service(config, state, registry, settings).run(asyncio.Event()))
         finally:
@@ -301,11 +302,11 @@ def reload() -> None:
 
 
 @contextmanager
-def _owner_state(goods_owner: str) -> Iterator[tuple[GoodsOwner, DiskState]]:
+def _owner_state(goods_owner: str) -> Iterator[tuple[GoodsOwner, KeyValueState]]:
     """The goods owner the config names, and the state store (closed after the block)."""
     _, config = _load()
     owner = config.owner(goods_owner)
-    state = DiskState(config.state_dir)
+    state = open_state(config.state_dir, config.state_url)
     try:
         yield owner, state
     finally:
@@ -356,7 +357,7 @@ def status(
     """Goods owners x flows: last run, outcome, records moved; dead letters; credentials."""
     with _errors():
         _, config = _load()
-        state = DiskState(config.state_dir)
+        state = open_state(config.state_dir, config.state_url)
         try:
             owners = [config.owner(goods_owner)] if goods_owner else list(config.goods_owners)
             table = Table("goods owner", "flow", "last run", "outcome", "read", "written",
@@ -415,7 +416,7 @@ def retry(
     """Send dead letters again; those that go through are cleared."""
     with _errors():
         registry, config = _load()
-        state = DiskState(config.state_dir)
+        state = open_state(config.state_dir, config.state_url)
         try:
             owners = [config.owner(goods_owner)] if goods_owner else list(config.goods_owners)
             sent, kept = asyncio.run(_retry(registry, state, owners, key))
@@ -427,7 +428,7 @@ def retry(
 
 
 async def _retry(
-    registry: PluginRegistry, state: DiskState, owners: list[GoodsOwner], keys: list[str] | None
+    registry: PluginRegistry, state: KeyValueState, owners: list[GoodsOwner], keys: list[str] | None
 ) -> tuple[int, int]:
     sent = kept = 0
     for owner in owners:
@@ -627,12 +628,97 @@ async def _complete(
     erp: Erp, owner: GoodsOwner, config: Config, code: str, redirect_uri: str
 ) -> bool:
     """Exchange the code; clear the goods owner's status. True if there was one."""
-    state = DiskState(config.state_dir)
+    state = open_state(config.state_dir, config.state_url)
     try:
         return await Runner(config, state, erp.registry).complete_authorization(
             owner, code, redirect_uri)
     finally:
         state.close()
+
+
+# --- state: migrate, export, import -----------------------------------------------------------
+
+state_app = typer.Typer(help="The state store: schema migrations, and moving it to another "
+                        "store (export, import).", no_args_is_help=True)
+app.add_typer(state_app, name="state")
+
+
+@state_app.command("migrate")
+def state_migrate() -> None:
+    """Create or upgrade the PostgreSQL state schema (state_url); safe to run again."""
+    with _errors():
+        _, config = _load()
+        if config.state_url is None:
+            out.print("The embedded state store (state_dir) needs no migration.")
+            return
+        try:
+            from erpsync.pgstate import MIGRATIONS, PgState
+        except ImportError:
+            _fail('state_url needs the PostgreSQL driver: pip install "erpsync[postgres]"')
+        store = PgState(config.state_url, migrating=True)
+        try:
+            applied = store.migrate()
+        finally:
+            store.close()
+    out.print(f"[green]✓[/] state database {escape(store.where)}: schema version "
+              f"{len(MIGRATIONS)}" + (f" (applied {', '.join(map(str, applied))})" if applied
+                                      else " (already)"), soft_wrap=True)
+
+
+@state_app.command("export")
+def state_export(
+    file: Annotated[Path, typer.Argument(help="Where to write the state (JSON lines; it holds "
+                                         "credentials: it is made readable by you only).")],
+) -> None:
+    """Write every cursor, ledger entry, token, dead letter and run of the configured store
+    to FILE. Stop `erpsync serve` first: what it writes meanwhile would be missed."""
+    with _errors():
+        _, config = _load()
+        if file.exists():
+            _fail(f"{file} exists already: give a new file")
+        store = open_state(config.state_dir, config.state_url)
+        try:
+            file.touch(mode=0o600)
+            count = 0
+            with file.open("w", encoding="utf-8") as sink:
+                for part, key, text in store.export_entries():
+                    sink.write(json.dumps({"part": part, "key": key, "value": text}) + "\n")
+                    count += 1
+                sink.flush()
+                os.fsync(sink.fileno())
+        finally:
+            store.close()
+    out.print(f"[green]✓[/] {count} entries written to {escape(str(file))} (it holds "
+              "credentials: keep it safe, delete it when imported)", soft_wrap=True)
+
+
+@state_app.command("import")
+def state_import(
+    file: Annotated[Path, typer.Argument(help="A file `erpsync state export` wrote.")],
+) -> None:
+    """Read FILE into the configured store, which must be empty (nothing is overwritten)."""
+    with _errors():
+        _, config = _load()
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+        except OSError as error:
+            _fail(f"cannot read {file}: {error.strerror}")
+        entries = []
+        for number, line in enumerate(lines, 1):
+            try:
+                item = json.loads(line)
+                entries.append((str(item["part"]), str(item["key"]), str(item["value"])))
+            except (ValueError, KeyError, TypeError):
+                _fail(f"{file}, line {number}: not an entry of `erpsync state export`")
+        store = open_state(config.state_dir, config.state_url)
+        try:
+            if next(store.export_entries(), None) is not None:
+                _fail("the configured state store is not empty: import into a new one only "
+                      "(nothing is overwritten)")
+            count = store.import_entries(entries)
+        finally:
+            store.close()
+    out.print(f"[green]✓[/] {count} entries imported", soft_wrap=True)
 
 
 @app.command()

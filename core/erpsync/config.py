@@ -3,6 +3,7 @@
 ::
 
     state_dir = "state"            # relative to this file; where cursors, ledger, tokens live
+    # state_url = { env = "ERPSYNC_STATE_URL" }  # or: the state in PostgreSQL (erpsync[postgres])
     concurrency = 8                # goods owners served at once
     overlap_seconds = 300          # incremental reads start this far before the cursor
 
@@ -101,6 +102,22 @@ def _webhook_url(value: object) -> str:
     return value.strip()
 
 
+def _state_url(value: object) -> str:
+    """A PostgreSQL URL, given plainly when it holds no password, else by secret reference."""
+    if isinstance(value, dict):
+        value = resolve_secret(value).get_secret_value()
+    elif isinstance(value, str) and urlsplit(value.strip()).password:
+        raise ValueError('this URL holds a password: give it by reference, '
+                         'state_url = { env = "ERPSYNC_STATE_URL" }')
+    if not isinstance(value, str):
+        raise ValueError('give a URL such as "postgresql://erpsync@db.example.com/erpsync", '
+                         'or a reference { env = "VARIABLE" }')
+    if urlsplit(value.strip()).scheme not in ("postgresql", "postgres"):
+        raise ValueError("give a postgresql:// URL (the embedded store needs none: leave "
+                         "state_url out)")
+    return value.strip()
+
+
 def _address(value: str) -> str:
     value = value.strip()
     local, at, domain = value.rpartition("@")
@@ -195,6 +212,7 @@ class _OwnerFile(BaseModel):
 class _ConfigFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     state_dir: str = "state"
+    state_url: Annotated[str, BeforeValidator(_state_url)] | None = None
     concurrency: int = Field(default=8, ge=1, le=1000)
     overlap_seconds: float = Field(default=300, ge=0)
     goods_owners: list[_OwnerFile] = []
@@ -225,6 +243,8 @@ class Config:
     goods_owners: tuple[GoodsOwner, ...]
     notify: NotifySettings | None = None
     service: ServiceSettings | None = None
+    state_url: str | None = None
+    """Set: the state is in this PostgreSQL database, not in ``state_dir``."""
 
     def owner(self, owner_id: str) -> GoodsOwner:
         for owner in self.goods_owners:
@@ -323,7 +343,7 @@ def load_config(path: str | Path, registry: PluginRegistry) -> Config:
     if not state_dir.is_absolute():
         state_dir = path.parent / state_dir
     return Config(path, state_dir, top.concurrency, top.overlap_seconds, tuple(owners),
-                  top.notify, top.service)
+                  top.notify, top.service, top.state_url)
 
 
 def _resolve(

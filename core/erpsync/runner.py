@@ -386,12 +386,14 @@ class Runner:
         ones stop after their current record, changed ones run with their new settings from
         their next cycle and on their new interval. Returns what changed, one line each.
 
-        Raises ValueError (nothing changed) for what only a restart can change: the state
-        directory.
+        Raises ValueError (nothing changed) for what only a restart can change: where the
+        state is (state_dir, state_url).
         """
         if config.state_dir != self.config.state_dir:
             raise ValueError(f"state_dir changed from {self.config.state_dir} to "
                              f"{config.state_dir}: restart erpsync serve to move to it")
+        if config.state_url != self.config.state_url:
+            raise ValueError("state_url changed: restart erpsync serve to move to it")
         old = {o.id: o for o in self.config.goods_owners}
         new = {o.id: o for o in config.goods_owners}
         changes = [f"goods owner {i} added" for i in new if i not in old]

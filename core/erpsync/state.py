@@ -34,8 +34,14 @@ import json
 import os
 import sqlite3
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -45,19 +51,25 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from erpsync.errors import StateError
 
 __all__ = [
+    "PARTS",
     "Cursor",
     "DeadLetter",
     "DiskState",
     "FlowSummary",
+    "KeyValueState",
     "LedgerEntry",
     "OwnerStatus",
     "Pause",
     "RunRecord",
     "StateStore",
+    "open_state",
 ]
 
 _SEP = "\x1f"
 _SUMMARY = "\x1esummary"  # beside the histories; no goods owner id holds this character
+_PROBE = _SEP + "probe"  # in the status part; no goods owner id holds the separator
+PARTS = ("cursors", "fingerprints", "ledger", "credentials", "deadletters", "runs", "status")
+"""The parts of a store's entries (its locks apart): what ``erpsync state export`` moves."""
 _RUNS_KEPT = 20
 
 
@@ -190,6 +202,13 @@ class StateStore(Protocol):
         naming why not. The service's readiness and the scheduler's recovery ask it."""
         ...
 
+    def export_entries(self) -> Iterator[tuple[str, str, str]]:
+        """Every entry as (part, key, text), locks excepted (``erpsync state export``)."""
+        ...
+    def import_entries(self, entries: Iterable[tuple[str, str, str]]) -> int:
+        """Write what :meth:`export_entries` gave (``erpsync state import``); how many."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -202,95 +221,105 @@ def _identity(directory: Path) -> tuple[int, int]:
     return info.st_dev, info.st_ino
 
 
-class DiskState:
-    """The embedded state store: diskcache (SQLite) in one directory."""
+class KeyValueState(ABC):
+    """What every store does, over entries of text: (part, key) -> text. The parts are
+    :data:`PARTS`; values are JSON text (fingerprints: the hash itself). A store provides the
+    entries (:meth:`_read`, :meth:`_write`, :meth:`_keys`, :meth:`_atomic`), its errors
+    (:meth:`_guard`), :meth:`check`, :meth:`lock` and :meth:`close`; everything about cursors,
+    ledgers, runs and dead letters is here, once."""
 
-    _DURABLE = ("cursors", "ledger", "credentials", "status", "locks")
-    _PROBE = _SEP + "probe"  # no goods owner id holds the separator
-    _FAST = ("fingerprints", "deadletters", "runs")
-
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.directory = Path(directory)
-        self._caches: dict[str, diskcache.Cache] = {}
+    def __init__(self) -> None:
         self._summaries: dict[str, tuple[object, dict[str, FlowSummary]]] = {}
         """Each goods owner's run summary as last parsed, with the text it was parsed from:
         a page or a scrape over 1,000 goods owners parses only those that ran since."""
-        with self._guard("open"):
-            self.directory.mkdir(parents=True, exist_ok=True)
-            if not os.access(self.directory, os.W_OK):
-                raise StateError(f"state directory {self.directory} is not writable")
-            self._identity = _identity(self.directory)
-            for name in self._DURABLE:
-                self._caches[name] = diskcache.Cache(
-                    str(self.directory / name), sqlite_synchronous=2, size_limit=2**40
-                )
-            for name in self._FAST:
-                self._caches[name] = diskcache.Cache(
-                    str(self.directory / name), sqlite_synchronous=1, size_limit=2**40
-                )
 
-    # --- plumbing --------------------------------------------------------------------------
+    # --- what a store provides --------------------------------------------------------------
 
-    @contextmanager
-    def _guard(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except StateError:
-            raise
-        except (sqlite3.Error, OSError) as error:
-            raise StateError(f"state directory {self.directory}: cannot {what}: {error}") from error
+    @abstractmethod
+    def _read(self, part: str, key: str) -> str | None: ...
 
-    def _get(self, cache: str, key: str) -> Any:
-        with self._guard(f"read {cache}"):
-            raw = self._caches[cache].get(key)
+    @abstractmethod
+    def _write(self, part: str, key: str, text: str | None) -> None:
+        """Set the entry (``None``: delete it); durable when the call returns."""
+
+    @abstractmethod
+    def _delete(self, part: str, key: str) -> bool:
+        """Delete the entry; True if there was one."""
+
+    @abstractmethod
+    def _keys(self, part: str, prefix: str = "") -> list[str]: ...
+
+    @abstractmethod
+    def _atomic(self, part: str, scope: str) -> AbstractContextManager[None]:
+        """A block in which reads and writes of ``part``'s entries of ``scope`` (a goods owner)
+        are one step for every process."""
+
+    @abstractmethod
+    def _guard(self, what: str) -> AbstractContextManager[None]:
+        """Turns the store's own errors into :class:`StateError` naming ``what`` failed."""
+
+    @abstractmethod
+    def check(self) -> None: ...
+
+    @abstractmethod
+    def lock(self, name: str, ttl: float = 60.0) -> AbstractAsyncContextManager[None]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # --- moving a whole store ----------------------------------------------------------------
+
+    def export_entries(self) -> Iterator[tuple[str, str, str]]:
+        """Every entry, (part, key, text), locks excepted: ``erpsync state export``."""
+        for part in PARTS:
+            for key in self._keys(part):
+                text = self._read(part, key)
+                if text is not None:
+                    yield part, key, text
+
+    def import_entries(self, entries: Iterable[tuple[str, str, str]]) -> int:
+        """Write entries as :meth:`export_entries` gave them; how many."""
+        count = 0
+        for part, key, text in entries:
+            if part not in PARTS:
+                raise StateError(f"unknown state part {part!r}: not an erpsync state export")
+            with self._guard(f"write {part}"):
+                self._write(part, key, text)
+            count += 1
+        return count
+
+    # --- JSON entries ------------------------------------------------------------------------
+
+    def _get(self, part: str, key: str) -> Any:
+        with self._guard(f"read {part}"):
+            raw = self._read(part, key)
         if raw is None:
             return None
-        if not isinstance(raw, str):
-            raise StateError(f"state entry {cache}/{key!r} is not JSON text: corrupted or foreign")
         try:
             return json.loads(raw)
         except json.JSONDecodeError as error:
-            raise StateError(f"state entry {cache}/{key!r} is corrupted: {error}") from error
+            raise StateError(f"state entry {part}/{key!r} is corrupted: {error}") from error
 
-    def _set(self, cache: str, key: str, value: Any) -> None:
-        with self._guard(f"write {cache}"):
-            if value is None:
-                self._caches[cache].delete(key)
-            else:
-                self._caches[cache].set(key, json.dumps(value, separators=(",", ":")))
+    def _set(self, part: str, key: str, value: Any) -> None:
+        with self._guard(f"write {part}"):
+            self._write(part, key, None if value is None
+                        else json.dumps(value, separators=(",", ":")))
 
-    def _model(self, model: type[_M], cache: str, key: str) -> _M | None:
-        data = self._get(cache, key)
+    def _model(self, model: type[_M], part: str, key: str) -> _M | None:
+        data = self._get(part, key)
         if data is None:
             return None
         try:
             return model.model_validate(data)
         except ValidationError as error:
-            raise StateError(f"state entry {cache}/{key!r} is corrupted: {error}") from error
+            raise StateError(f"state entry {part}/{key!r} is corrupted: {error}") from error
 
-    def close(self) -> None:
-        for cache in self._caches.values():
-            cache.close()
-
-    def check(self) -> None:
-        """The directory is still the one opened (not unmounted, moved or replaced: SQLite
-        would go on writing to the old files unseen), writable, and a durable write and read
-        go through."""
-        try:
-            now = _identity(self.directory)
-        except OSError as error:
-            raise StateError(f"state directory {self.directory} is unreachable: "
-                             f"{error.strerror}") from error
-        if now != self._identity:
-            raise StateError(f"state directory {self.directory} is no longer the one erpsync "
-                             "opened (unmounted, moved or replaced): restart erpsync once it is "
-                             "back")
-        if not os.access(self.directory, os.W_OK):
-            raise StateError(f"state directory {self.directory} is not writable")
+    def _probe(self, where: str) -> None:
+        """A durable write that reads back (:meth:`check`)."""
         probe = uuid.uuid4().hex
-        self._set("status", self._PROBE, probe)
-        if self._get("status", self._PROBE) != probe:
-            raise StateError(f"state directory {self.directory}: a write did not read back")
+        self._set("status", _PROBE, probe)
+        if self._get("status", _PROBE) != probe:
+            raise StateError(f"{where}: a write did not read back")
 
     # --- cursors ---------------------------------------------------------------------------
 
@@ -304,17 +333,11 @@ class DiskState:
 
     def get_fingerprint(self, owner: str, flow: str, key: str) -> str | None:
         with self._guard("read fingerprints"):
-            value = self._caches["fingerprints"].get(_k(owner, flow, key))
-        if value is not None and not isinstance(value, str):
-            raise StateError(f"fingerprint of {owner}/{flow}/{key} is corrupted")
-        return value
+            return self._read("fingerprints", _k(owner, flow, key))
 
     def set_fingerprint(self, owner: str, flow: str, key: str, fingerprint: str | None) -> None:
         with self._guard("write fingerprints"):
-            if fingerprint is None:
-                self._caches["fingerprints"].delete(_k(owner, flow, key))
-            else:
-                self._caches["fingerprints"].set(_k(owner, flow, key), fingerprint)
+            self._write("fingerprints", _k(owner, flow, key), fingerprint)
 
     # --- ledger ----------------------------------------------------------------------------
 
@@ -351,23 +374,21 @@ class DiskState:
         self._set("deadletters", key, letter.model_dump(mode="json"))
 
     def dead_letters(self, owner: str | None = None) -> list[DeadLetter]:
-        prefix = None if owner is None else owner + _SEP
         with self._guard("read deadletters"):
-            keys = [k for k in self._caches["deadletters"].iterkeys()
-                    if prefix is None or str(k).startswith(prefix)]
-        letters = [self._model(DeadLetter, "deadletters", str(k)) for k in keys]
+            keys = self._keys("deadletters", "" if owner is None else owner + _SEP)
+        letters = [self._model(DeadLetter, "deadletters", k) for k in keys]
         return sorted((x for x in letters if x is not None), key=lambda x: (x.goods_owner,
                       x.flow, x.key))
 
     def clear_dead_letter(self, owner: str, flow: str, key: str) -> bool:
         with self._guard("write deadletters"):
-            return bool(self._caches["deadletters"].delete(_k(owner, flow, key)))
+            return self._delete("deadletters", _k(owner, flow, key))
 
     # --- runs and status -------------------------------------------------------------------
 
     def add_run(self, run: RunRecord) -> None:
         key = _k(run.goods_owner, run.flow)
-        with self._guard("write runs"), self._caches["runs"].transact():
+        with self._guard("write runs"), self._atomic("runs", run.goods_owner):
             history = self._get("runs", key) or []
             history = [run.model_dump(mode="json"), *history][:_RUNS_KEPT]
             self._set("runs", key, history)
@@ -380,7 +401,7 @@ class DiskState:
     def summary(self, owner: str, flows: Iterable[str]) -> dict[str, FlowSummary]:
         key = _k(_SUMMARY, owner)
         with self._guard("read runs"):
-            raw = self._caches["runs"].get(key)
+            raw = self._read("runs", key)
         parsed = self._summaries.get(owner)
         if parsed is None or parsed[0] != raw:  # read anew only what changed since last asked
             data = self._get("runs", key) or {}
@@ -405,8 +426,8 @@ class DiskState:
     def dead_letter_counts(self) -> dict[tuple[str, str], int]:
         counts: dict[tuple[str, str], int] = {}
         with self._guard("read deadletters"):
-            for key in self._caches["deadletters"].iterkeys():
-                owner, flow, _ = str(key).split(_SEP, 2)
+            for key in self._keys("deadletters"):
+                owner, flow, _ = key.split(_SEP, 2)
                 counts[owner, flow] = counts.get((owner, flow), 0) + 1
         return counts
 
@@ -429,6 +450,84 @@ class DiskState:
 
     def set_pause(self, owner: str, pause: Pause | None) -> None:
         self._set("status", _k("pause", owner), pause.model_dump(mode="json") if pause else None)
+
+
+class DiskState(KeyValueState):
+    """The embedded state store: diskcache (SQLite) in one directory."""
+
+    _DURABLE = ("cursors", "ledger", "credentials", "status", "locks")
+    _FAST = ("fingerprints", "deadletters", "runs")
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        super().__init__()
+        self.directory = Path(directory)
+        self._caches: dict[str, diskcache.Cache] = {}
+        with self._guard("open"):
+            self.directory.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.directory, os.W_OK):
+                raise StateError(f"state directory {self.directory} is not writable")
+            self._identity = _identity(self.directory)
+            for name in self._DURABLE:
+                self._caches[name] = diskcache.Cache(
+                    str(self.directory / name), sqlite_synchronous=2, size_limit=2**40
+                )
+            for name in self._FAST:
+                self._caches[name] = diskcache.Cache(
+                    str(self.directory / name), sqlite_synchronous=1, size_limit=2**40
+                )
+
+    # --- the entries ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except StateError:
+            raise
+        except (sqlite3.Error, OSError) as error:
+            raise StateError(f"state directory {self.directory}: cannot {what}: {error}") from error
+
+    def _read(self, part: str, key: str) -> str | None:
+        raw = self._caches[part].get(key)
+        if raw is not None and not isinstance(raw, str):
+            raise StateError(f"state entry {part}/{key!r} is not text: corrupted or foreign")
+        return raw
+
+    def _write(self, part: str, key: str, text: str | None) -> None:
+        if text is None:
+            self._caches[part].delete(key)
+        else:
+            self._caches[part].set(key, text)
+
+    def _delete(self, part: str, key: str) -> bool:
+        return bool(self._caches[part].delete(key))
+
+    def _keys(self, part: str, prefix: str = "") -> list[str]:
+        return [str(k) for k in self._caches[part].iterkeys() if str(k).startswith(prefix)]
+
+    def _atomic(self, part: str, scope: str) -> AbstractContextManager[None]:
+        return self._caches[part].transact()  # type: ignore[no-any-return,unused-ignore]
+
+    def close(self) -> None:
+        for cache in self._caches.values():
+            cache.close()
+
+    def check(self) -> None:
+        """The directory is still the one opened (not unmounted, moved or replaced: SQLite
+        would go on writing to the old files unseen), writable, and a durable write and read
+        go through."""
+        try:
+            now = _identity(self.directory)
+        except OSError as error:
+            raise StateError(f"state directory {self.directory} is unreachable: "
+                             f"{error.strerror}") from error
+        if now != self._identity:
+            raise StateError(f"state directory {self.directory} is no longer the one erpsync "
+                             "opened (unmounted, moved or replaced): restart erpsync once it is "
+                             "back")
+        if not os.access(self.directory, os.W_OK):
+            raise StateError(f"state directory {self.directory} is not writable")
+        self._probe(f"state directory {self.directory}")
 
     # --- locks -----------------------------------------------------------------------------
 
@@ -466,3 +565,16 @@ class DiskState:
                 if cache.get(name) == token:
                     cache.delete(name)
 
+
+
+def open_state(directory: str | os.PathLike[str], url: str | None = None) -> KeyValueState:
+    """The configured store: PostgreSQL at ``url`` when given (``erpsync[postgres]``), else
+    the embedded store in ``directory``."""
+    if url is None:
+        return DiskState(directory)
+    try:
+        from erpsync.pgstate import PgState
+    except ImportError:
+        raise StateError('state_url needs the PostgreSQL driver: pip install '
+                         '"erpsync[postgres]"') from None
+    return PgState(url)

@@ -107,6 +107,7 @@ class Service:
         loop.add_signal_handler(signal.SIGHUP, self._reload_soon)
         server, serving = await self._listen()
         pid_file = self.runner.config.state_dir / PID_FILE
+        pid_file.parent.mkdir(parents=True, exist_ok=True)  # with state_url it may be new
         pid_file.write_text(f"{os.getpid()}\n", encoding="ascii")
         try:
             await self.runner.serve(stop)
