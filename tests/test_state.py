@@ -429,3 +429,36 @@ def test_a_database_without_the_schema_names_the_migrate_command(pg_database_url
         assert store.migrate() == []  # already current: nothing to apply again
     finally:
         store.close()
+
+
+async def test_a_holder_whose_lock_was_taken_over_is_stopped(where: Where) -> None:
+    store = where.open()
+    intruder = where.open()
+
+    async def stalled_holder() -> None:
+        async with store.lock("owner:acme", ttl=0.3):
+            time.sleep(0.6)  # stalled (the event loop blocked) past the lock's TTL ...
+            async with intruder.lock("owner:acme", ttl=30):  # ... so another took it
+                await asyncio.sleep(2)  # the holder is stopped at its next renewal
+                raise AssertionError("the stale holder went on")
+
+    try:
+        with pytest.raises(StateError, match="lock 'owner:acme' was lost: another process "):
+            await stalled_holder()
+        async with intruder.lock("owner:acme", ttl=30):  # the intruder's lock was released
+            pass
+    finally:
+        store.close()
+        intruder.close()
+
+
+async def test_a_holder_whose_renewals_fail_is_stopped(
+    state: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(name: str, token: str, ttl: float) -> bool:
+        raise StateError("state database db:5432/erpsync: cannot renew a lock: server closed")
+
+    monkeypatch.setattr(state, "_renew", unreachable)
+    with pytest.raises(StateError, match=r"was lost: .*server closed"):
+        async with state.lock("owner:acme", ttl=0.15):
+            await asyncio.sleep(5)

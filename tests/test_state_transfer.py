@@ -12,7 +12,7 @@ from typer.testing import CliRunner, Result
 
 from erpsync.cli import app
 from erpsync.errors import StateError
-from erpsync.pgstate import PgState
+from erpsync.pgstate import MIGRATIONS, PgState
 from erpsync.state import (
     Cursor,
     DeadLetter,
@@ -89,7 +89,8 @@ def test_migrate_then_move_the_embedded_state_into_postgresql(
     assert unmigrated.exit_code == 1
     assert "run `erpsync state migrate`" in unmigrated.stderr
     first = invoke(pg_config, "state", "migrate")
-    assert first.exit_code == 0 and "(applied 1)" in first.stdout, first.output
+    every = ", ".join(str(n) for n in range(1, len(MIGRATIONS) + 1))
+    assert first.exit_code == 0 and f"(applied {every})" in first.stdout, first.output
     assert "(already)" in invoke(pg_config, "state", "migrate").stdout
 
     imported = invoke(pg_config, "state", "import", str(export))
@@ -149,3 +150,21 @@ def test_open_state_chooses_the_store_by_the_url(tmp_path: Path, pg_database_url
     assert isinstance(store, PgState)
     store.check()
     store.close()
+
+
+def test_migrate_applies_only_the_steps_a_database_lacks(pg_database_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(pg_database_url, autocommit=True) as conn:  # as version 1 left it
+        conn.execute(MIGRATIONS[0].encode())
+        conn.execute("CREATE TABLE erpsync_schema (version integer NOT NULL)")
+        conn.execute("INSERT INTO erpsync_schema (version) VALUES (1)")
+    with pytest.raises(StateError, match="schema version 1; this erpsync needs"):
+        PgState(pg_database_url)
+    store = PgState(pg_database_url, migrating=True)
+    assert store.migrate() == list(range(2, len(MIGRATIONS) + 1))
+    store.close()
+    with psycopg.connect(pg_database_url, autocommit=True) as conn:
+        conn.execute("UPDATE erpsync_schema SET version = 99")
+    with pytest.raises(StateError, match="made by a newer erpsync"):
+        PgState(pg_database_url)

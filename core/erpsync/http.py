@@ -20,8 +20,9 @@ What :meth:`HttpClient.request` does for every call:
 - **Pacing.** Before every attempt, retries included, it waits for its turn under the
   :class:`RateLimit`: at most ``requests`` attempts start in any sliding window of ``per``
   seconds, and at most ``concurrency`` are in flight at once. Clients whose limits carry the
-  same ``key`` share one budget (one vendor subscription used for many goods owners). Pacing
-  waits; it never fails.
+  same ``key`` share one budget (one vendor subscription used for many goods owners): in this
+  process, and across processes and hosts once :func:`share_budgets` is given a store of
+  shared budgets (the PostgreSQL state store is one). Pacing waits; it never fails.
 - **Bounded retries** (tenacity), at most ``max_attempts`` attempts in all:
 
   ======================================================  =====================================
@@ -90,7 +91,7 @@ from collections.abc import (
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, NoReturn, Self, TypedDict, Unpack
+from typing import Any, NoReturn, Protocol, Self, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import httpx
@@ -106,6 +107,7 @@ __all__ = [
     "RateLimit",
     "RequestOptions",
     "RequestStats",
+    "SharedBudgets",
     "check_base_url",
     "count_requests",
     "is_loopback",
@@ -114,6 +116,7 @@ __all__ = [
     "parse_json",
     "parse_xml",
     "retry_after_seconds",
+    "share_budgets",
     "vendor_totals",
 ]
 
@@ -247,11 +250,40 @@ class _Pacer:
                           or now >= self._starts[-1] + per / requests)
                 if len(self._starts) < requests and spaced:
                     self._starts.append(now)
-                    return
+                    break
                 if len(self._starts) < requests:
                     await asyncio.sleep(self._starts[-1] + per / requests - now)
                 else:
                     await asyncio.sleep(self._starts[0] + per - now)
+            budgets, key = _shared_budgets, self.limit.key
+            while budgets is not None and key is not None:
+                # Other processes on this key count too (the lock keeps this process's turn).
+                wait = await asyncio.to_thread(budgets.claim, key, requests, per,
+                                               self.limit.even)
+                if wait <= 0:
+                    return
+                await asyncio.sleep(wait)
+                self._starts[-1] = time.monotonic()
+
+
+class SharedBudgets(Protocol):
+    """Rate budgets shared with other processes and hosts (the PostgreSQL state store has
+    them): a keyed :class:`RateLimit` asks here too, after its own process's pacer."""
+
+    def claim(self, key: str, requests: int, per: float, even: bool) -> float:
+        """Count one attempt for ``key`` now if its budget allows: 0.0; else the seconds to
+        wait before asking again."""
+        ...
+
+
+_shared_budgets: SharedBudgets | None = None
+
+
+def share_budgets(budgets: SharedBudgets | None) -> None:
+    """Keyed rate limits are kept across processes through ``budgets`` from now on (None:
+    in this process only)."""
+    global _shared_budgets
+    _shared_budgets = budgets
 
 
 _shared_pacers: dict[str, _Pacer] = {}

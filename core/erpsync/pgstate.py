@@ -25,11 +25,11 @@ No message names the URL's password: errors name the host, port and database onl
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import threading
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -54,6 +54,14 @@ MIGRATIONS: tuple[str, ...] = (
         token text NOT NULL,
         expires_at timestamptz NOT NULL
     );
+    """,
+    # 2: rate budgets shared by every process and host (keyed RateLimits).
+    """
+    CREATE TABLE erpsync_budget_starts (
+        key text NOT NULL,
+        at timestamptz NOT NULL
+    );
+    CREATE INDEX erpsync_budget_starts_key_at ON erpsync_budget_starts (key, at);
     """,
 )
 """The schema, one step per version; never edit a released step, add one."""
@@ -191,6 +199,43 @@ class PgState(KeyValueState):
                          (f"erpsync:{part}:{scope}",))
             yield
 
+    # --- rate budgets shared across hosts (erpsync.http.SharedBudgets) -----------------------
+
+    def claim(self, key: str, requests: int, per: float, even: bool) -> float:
+        """A sliding window of attempt start times per key, in the server's clock, one claim
+        at a time per key (a transaction-level advisory lock). The key is stored hashed: a
+        plugin may key its budget by a credential."""
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        with self._guard("claim a rate budget"):
+            conn = self._conn()
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                              ("erpsync:budget:" + digest,))
+                row = conn.execute("SELECT clock_timestamp()").fetchone()
+                assert row is not None
+                now: datetime = row[0]
+                conn.execute("DELETE FROM erpsync_budget_starts WHERE key = %s AND at <= %s",
+                             (digest, now - timedelta(seconds=per)))
+                counted = conn.execute(
+                    "SELECT count(*), min(at), max(at) FROM erpsync_budget_starts WHERE key = %s",
+                    (digest,)).fetchone()
+                assert counted is not None
+                count: int = counted[0]
+                first: datetime | None = counted[1]
+                last: datetime | None = counted[2]
+                gap = timedelta(seconds=per / requests)
+                if count < requests and (not even or last is None or now >= last + gap):
+                    conn.execute("INSERT INTO erpsync_budget_starts (key, at) VALUES (%s, %s)",
+                                 (digest, now))
+                    return 0.0
+                if count < requests:
+                    assert last is not None
+                    until = last + gap
+                else:
+                    assert first is not None
+                    until = first + timedelta(seconds=per)
+                return max(0.001, (until - now).total_seconds())
+
     def check(self) -> None:
         """The server answers, and a write reads back."""
         with self._guard("reach the server"):
@@ -199,37 +244,21 @@ class PgState(KeyValueState):
 
     # --- locks --------------------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def lock(self, name: str, ttl: float = 60.0) -> AsyncIterator[None]:
-        """Hold ``name`` across tasks, processes and hosts (see the module docstring)."""
-        token = uuid.uuid4().hex
-        delay = 0.005
-        while True:
-            with self._guard("take a lock"):
-                taken = self._conn().execute(
-                    "INSERT INTO erpsync_locks (name, token, expires_at) "
-                    "VALUES (%s, %s, now() + make_interval(secs => %s)) "
-                    "ON CONFLICT (name) DO UPDATE SET token = excluded.token, "
-                    "expires_at = excluded.expires_at WHERE erpsync_locks.expires_at < now() "
-                    "RETURNING token", (name, token, ttl)).fetchone()
-            if taken is not None:
-                break
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.2)
+    def _take(self, name: str, token: str, ttl: float) -> bool:
+        taken = self._conn().execute(
+            "INSERT INTO erpsync_locks (name, token, expires_at) "
+            "VALUES (%s, %s, now() + make_interval(secs => %s)) "
+            "ON CONFLICT (name) DO UPDATE SET token = excluded.token, "
+            "expires_at = excluded.expires_at WHERE erpsync_locks.expires_at < now() "
+            "RETURNING token", (name, token, ttl)).fetchone()
+        return taken is not None
 
-        async def renew() -> None:
-            while True:
-                await asyncio.sleep(ttl / 3)
-                with self._guard("renew a lock"):
-                    self._conn().execute(
-                        "UPDATE erpsync_locks SET expires_at = now() + make_interval(secs => %s)"
-                        " WHERE name = %s AND token = %s", (ttl, name, token))
+    def _renew(self, name: str, token: str, ttl: float) -> bool:
+        cursor = self._conn().execute(
+            "UPDATE erpsync_locks SET expires_at = now() + make_interval(secs => %s) "
+            "WHERE name = %s AND token = %s", (ttl, name, token))
+        return cursor.rowcount > 0
 
-        renewer = asyncio.create_task(renew())
-        try:
-            yield
-        finally:
-            renewer.cancel()
-            with self._guard("release a lock"):
-                self._conn().execute("DELETE FROM erpsync_locks WHERE name = %s AND token = %s",
-                                     (name, token))
+    def _release(self, name: str, token: str) -> None:
+        self._conn().execute("DELETE FROM erpsync_locks WHERE name = %s AND token = %s",
+                             (name, token))

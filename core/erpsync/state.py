@@ -49,6 +49,7 @@ import diskcache
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from erpsync.errors import StateError
+from erpsync.http import share_budgets
 
 __all__ = [
     "PARTS",
@@ -262,10 +263,71 @@ class KeyValueState(ABC):
     def check(self) -> None: ...
 
     @abstractmethod
-    def lock(self, name: str, ttl: float = 60.0) -> AbstractAsyncContextManager[None]: ...
+    def _take(self, name: str, token: str, ttl: float) -> bool:
+        """Take the lock ``name`` for ``token`` if it is free or expired; True if taken."""
+
+    @abstractmethod
+    def _renew(self, name: str, token: str, ttl: float) -> bool:
+        """Push the lock's expiry ``ttl`` seconds on; False if ``token`` no longer holds it."""
+
+    @abstractmethod
+    def _release(self, name: str, token: str) -> None:
+        """Free the lock if ``token`` still holds it."""
 
     @abstractmethod
     def close(self) -> None: ...
+
+    # --- locks ---------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def lock(self, name: str, ttl: float = 60.0) -> AsyncIterator[None]:
+        """Hold ``name`` across tasks, threads, processes (and hosts, with a shared store).
+
+        The lock expires ``ttl`` seconds after its holder was last heard of: while held it is
+        renewed every ``ttl / 3`` seconds, so a long cycle keeps it and a killed process frees
+        it within ``ttl``. A holder whose lock is lost (it stalled longer than ``ttl`` and
+        another took the lock, or the store stopped answering its renewals) is cancelled at
+        once and the block raises :class:`StateError`: two holders never work at once.
+        """
+        token = uuid.uuid4().hex
+        delay = 0.005
+        while True:
+            with self._guard("take a lock"):
+                if self._take(name, token, ttl):
+                    break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+        holder = asyncio.current_task()
+        lost: list[str] = []
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(ttl / 3)
+                try:
+                    with self._guard("renew a lock"):
+                        if self._renew(name, token, ttl):
+                            continue
+                    why = "another process holds it now (this one was stalled too long)"
+                except StateError as error:
+                    why = error.message
+                lost.append(f"the lock {name!r} was lost: {why}; stopped so that two "
+                            "processes never work at once")
+                if holder is not None:
+                    holder.cancel()
+                return
+
+        renewer = asyncio.create_task(renew())
+        try:
+            yield
+        except asyncio.CancelledError:
+            if lost and holder is not None and holder.uncancel() == 0:
+                raise StateError(lost[0]) from None
+            raise  # a cancellation of its own
+        finally:
+            renewer.cancel()
+            if not lost:
+                with self._guard("release a lock"):
+                    self._release(name, token)
 
     # --- moving a whole store ----------------------------------------------------------------
 
@@ -531,45 +593,28 @@ class DiskState(KeyValueState):
 
     # --- locks -----------------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def lock(self, name: str, ttl: float = 60.0) -> AsyncIterator[None]:
-        """Hold ``name`` across tasks, threads and processes.
+    def _take(self, name: str, token: str, ttl: float) -> bool:
+        return bool(self._caches["locks"].add(name, token, expire=ttl))
 
-        The lock expires ``ttl`` seconds after its holder was last heard of: while held it is
-        renewed every ``ttl / 3`` seconds, so a long cycle keeps it and a killed process
-        frees it within ``ttl``.
-        """
-        token = uuid.uuid4().hex
+    def _renew(self, name: str, token: str, ttl: float) -> bool:
         cache = self._caches["locks"]
-        delay = 0.005
-        while True:
-            with self._guard("take a lock"):
-                if cache.add(name, token, expire=ttl):
-                    break
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.2)
+        with cache.transact():
+            if cache.get(name) != token:
+                return False
+            return bool(cache.touch(name, expire=ttl))
 
-        async def renew() -> None:
-            while True:
-                await asyncio.sleep(ttl / 3)
-                with self._guard("renew a lock"), cache.transact():
-                    if cache.get(name) == token:
-                        cache.touch(name, expire=ttl)
-
-        renewer = asyncio.create_task(renew())
-        try:
-            yield
-        finally:
-            renewer.cancel()
-            with self._guard("release a lock"), cache.transact():
-                if cache.get(name) == token:
-                    cache.delete(name)
-
+    def _release(self, name: str, token: str) -> None:
+        cache = self._caches["locks"]
+        with cache.transact():
+            if cache.get(name) == token:
+                cache.delete(name)
 
 
 def open_state(directory: str | os.PathLike[str], url: str | None = None) -> KeyValueState:
     """The configured store: PostgreSQL at ``url`` when given (``erpsync[postgres]``), else
-    the embedded store in ``directory``."""
+    the embedded store in ``directory``. A PostgreSQL store also keeps the keyed rate budgets
+    of :mod:`erpsync.http` from then on, so that goods owners sharing one vendor budget stay
+    under it however many processes and hosts serve them."""
     if url is None:
         return DiskState(directory)
     try:
@@ -577,4 +622,6 @@ def open_state(directory: str | os.PathLike[str], url: str | None = None) -> Key
     except ImportError:
         raise StateError('state_url needs the PostgreSQL driver: pip install '
                          '"erpsync[postgres]"') from None
-    return PgState(url)
+    store = PgState(url)
+    share_budgets(store)
+    return store
