@@ -462,3 +462,24 @@ async def test_a_holder_whose_renewals_fail_is_stopped(
     with pytest.raises(StateError, match=r"was lost: .*server closed"):
         async with state.lock("owner:acme", ttl=0.15):
             await asyncio.sleep(5)
+
+
+async def test_a_holder_that_stalled_past_its_ttl_keeps_a_lock_nobody_took(where: Where) -> None:
+    store = where.open()
+    other = where.open()
+    try:
+        async with store.lock("owner:acme", ttl=0.3):
+            time.sleep(0.6)  # stalled past the TTL, but no other process wanted the lock
+            await asyncio.sleep(0.3)  # a renewal: it is still this holder's
+            taken = asyncio.create_task(_take(other))
+            await asyncio.sleep(0.3)
+            assert not taken.done()  # still held: the other waits
+        await asyncio.wait_for(taken, 5)
+    finally:
+        store.close()
+        other.close()
+
+
+async def _take(store: StateStore) -> None:
+    async with store.lock("owner:acme", ttl=30):
+        pass

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from erpsync import http
 from erpsync.cli import app
 from erpsync.errors import StateError
 from erpsync.pgstate import MIGRATIONS, PgState
@@ -142,7 +143,9 @@ def test_an_import_file_that_is_not_an_export_is_refused(
 def test_open_state_chooses_the_store_by_the_url(tmp_path: Path, pg_database_url: str) -> None:
     embedded = open_state(tmp_path / "state")
     assert isinstance(embedded, DiskState)
+    assert http._shared_budgets is embedded  # keyed rate budgets go through the store now
     embedded.close()
+    assert http._shared_budgets is None  # and no longer once it is closed
     with pytest.raises(StateError, match="erpsync state migrate"):
         open_state(tmp_path / "state", pg_database_url)
     PgState(pg_database_url, migrating=True).migrate()

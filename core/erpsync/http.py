@@ -117,6 +117,7 @@ __all__ = [
     "parse_xml",
     "retry_after_seconds",
     "share_budgets",
+    "stop_sharing",
     "vendor_totals",
 ]
 
@@ -284,6 +285,13 @@ def share_budgets(budgets: SharedBudgets | None) -> None:
     in this process only)."""
     global _shared_budgets
     _shared_budgets = budgets
+
+
+def stop_sharing(budgets: SharedBudgets) -> None:
+    """Forget ``budgets`` if they are the ones shared (their store is closing)."""
+    global _shared_budgets
+    if _shared_budgets is budgets:
+        _shared_budgets = None
 
 
 _shared_pacers: dict[str, _Pacer] = {}

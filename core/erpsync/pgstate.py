@@ -36,6 +36,7 @@ import psycopg
 from psycopg import conninfo
 
 from erpsync.errors import StateError
+from erpsync.http import stop_sharing
 from erpsync.state import KeyValueState
 
 __all__ = ["MIGRATIONS", "PgState"]
@@ -117,6 +118,7 @@ class PgState(KeyValueState):
             raise StateError(f"state database {self.where}: cannot {what}: {reason}") from error
 
     def close(self) -> None:
+        stop_sharing(self)
         with self._lock:
             for conn in self._open:
                 conn.close()

@@ -30,9 +30,11 @@ is an error naming the entry, not code execution.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import sqlite3
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -43,13 +45,16 @@ from contextlib import (
     contextmanager,
 )
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import diskcache
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from erpsync.errors import StateError
-from erpsync.http import share_budgets
+from erpsync.http import share_budgets, stop_sharing
+
+if TYPE_CHECKING:
+    from erpsync.pgstate import PgState
 
 __all__ = [
     "PARTS",
@@ -519,6 +524,8 @@ class DiskState(KeyValueState):
 
     _DURABLE = ("cursors", "ledger", "credentials", "status", "locks")
     _FAST = ("fingerprints", "deadletters", "runs")
+    _VOLATILE = ("budgets",)
+    """Rate budgets: shared by the processes on this directory, lost harmlessly in a crash."""
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         super().__init__()
@@ -536,6 +543,10 @@ class DiskState(KeyValueState):
             for name in self._FAST:
                 self._caches[name] = diskcache.Cache(
                     str(self.directory / name), sqlite_synchronous=1, size_limit=2**40
+                )
+            for name in self._VOLATILE:
+                self._caches[name] = diskcache.Cache(
+                    str(self.directory / name), sqlite_synchronous=0, size_limit=2**30
                 )
 
     # --- the entries ---------------------------------------------------------------------------
@@ -571,6 +582,7 @@ class DiskState(KeyValueState):
         return self._caches[part].transact()  # type: ignore[no-any-return,unused-ignore]
 
     def close(self) -> None:
+        stop_sharing(self)
         for cache in self._caches.values():
             cache.close()
 
@@ -591,6 +603,24 @@ class DiskState(KeyValueState):
             raise StateError(f"state directory {self.directory} is not writable")
         self._probe(f"state directory {self.directory}")
 
+    # --- rate budgets shared by the processes on this directory (erpsync.http.SharedBudgets) --
+
+    def claim(self, key: str, requests: int, per: float, even: bool) -> float:
+        """A sliding window of attempt start times per key (hashed: a plugin may key its budget
+        by a credential), one claim at a time across processes (SQLite's write lock)."""
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        cache = self._caches["budgets"]
+        with self._guard("claim a rate budget"), cache.transact():
+            now = time.time()
+            starts: list[float] = [t for t in json.loads(cache.get(digest, "[]"))
+                                   if t > now - per]
+            gap = per / requests
+            if len(starts) < requests and (not even or not starts or now >= starts[-1] + gap):
+                cache.set(digest, json.dumps([*starts, now]))
+                return 0.0
+            until = starts[-1] + gap if len(starts) < requests else starts[0] + per
+            return max(0.001, until - now)
+
     # --- locks -----------------------------------------------------------------------------
 
     def _take(self, name: str, token: str, ttl: float) -> bool:
@@ -599,9 +629,12 @@ class DiskState(KeyValueState):
     def _renew(self, name: str, token: str, ttl: float) -> bool:
         cache = self._caches["locks"]
         with cache.transact():
-            if cache.get(name) != token:
-                return False
-            return bool(cache.touch(name, expire=ttl))
+            holder = cache.get(name)
+            if holder == token:
+                return bool(cache.touch(name, expire=ttl))
+            if holder is None:  # expired while this holder stalled, and nobody took it: keep
+                return bool(cache.add(name, token, expire=ttl))  # it, as PostgreSQL's row stays
+            return False
 
     def _release(self, name: str, token: str) -> None:
         cache = self._caches["locks"]
@@ -612,16 +645,18 @@ class DiskState(KeyValueState):
 
 def open_state(directory: str | os.PathLike[str], url: str | None = None) -> KeyValueState:
     """The configured store: PostgreSQL at ``url`` when given (``erpsync[postgres]``), else
-    the embedded store in ``directory``. A PostgreSQL store also keeps the keyed rate budgets
-    of :mod:`erpsync.http` from then on, so that goods owners sharing one vendor budget stay
-    under it however many processes and hosts serve them."""
+    the embedded store in ``directory``. The store also keeps the keyed rate budgets of
+    :mod:`erpsync.http` from then on, so that goods owners sharing one vendor budget stay under
+    it however many processes (on this host, or on any host with PostgreSQL) serve them."""
+    store: DiskState | PgState
     if url is None:
-        return DiskState(directory)
-    try:
-        from erpsync.pgstate import PgState
-    except ImportError:
-        raise StateError('state_url needs the PostgreSQL driver: pip install '
-                         '"erpsync[postgres]"') from None
-    store = PgState(url)
+        store = DiskState(directory)
+    else:
+        try:
+            from erpsync.pgstate import PgState
+        except ImportError:
+            raise StateError('state_url needs the PostgreSQL driver: pip install '
+                             '"erpsync[postgres]"') from None
+        store = PgState(url)
     share_budgets(store)
     return store
