@@ -119,6 +119,7 @@ __all__ = [
     "share_budgets",
     "stop_sharing",
     "vendor_totals",
+    "window_wait",
 ]
 
 log = logging.getLogger("erpsync.http")
@@ -208,6 +209,21 @@ class RateLimit:
             )
 
 
+def window_wait(count: int, first: float | None, last: float | None, now: float,
+                requests: int, per: float, even: bool) -> float | None:
+    """The sliding-window rule every rate budget keeps (this process's pacer and the state
+    stores' shared budgets): given the ``count`` attempts started in the last ``per`` seconds,
+    the ``first`` and ``last`` of them, ``None`` if one more may start ``now``, else the seconds
+    to wait."""
+    gap = per / requests
+    if count < requests:
+        if not even or last is None or now >= last + gap:
+            return None
+        return last + gap - now
+    assert first is not None
+    return first + per - now
+
+
 class _Pacer:
     """One rate budget: the start times of recent attempts and the calls now in flight."""
 
@@ -245,17 +261,16 @@ class _Pacer:
         async with self._lock:  # first come, first served
             while True:
                 now = time.monotonic()
-                while self._starts and self._starts[0] <= now - per:
-                    self._starts.popleft()
-                spaced = (not self.limit.even or not self._starts
-                          or now >= self._starts[-1] + per / requests)
-                if len(self._starts) < requests and spaced:
-                    self._starts.append(now)
+                starts = self._starts
+                while starts and starts[0] <= now - per:
+                    starts.popleft()
+                wait = window_wait(len(starts), starts[0] if starts else None,
+                                   starts[-1] if starts else None, now, requests, per,
+                                   self.limit.even)
+                if wait is None:
+                    starts.append(now)
                     break
-                if len(self._starts) < requests:
-                    await asyncio.sleep(self._starts[-1] + per / requests - now)
-                else:
-                    await asyncio.sleep(self._starts[0] + per - now)
+                await asyncio.sleep(wait)
             budgets, key = _shared_budgets, self.limit.key
             while budgets is not None and key is not None:
                 # Other processes on this key count too (the lock keeps this process's turn).

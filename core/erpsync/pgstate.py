@@ -29,14 +29,13 @@ import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg import conninfo
 
 from erpsync.errors import StateError
-from erpsync.http import stop_sharing
+from erpsync.http import stop_sharing, window_wait
 from erpsync.state import KeyValueState
 
 __all__ = ["MIGRATIONS", "PgState"]
@@ -213,30 +212,22 @@ class PgState(KeyValueState):
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
                               ("erpsync:budget:" + digest,))
-                row = conn.execute("SELECT clock_timestamp()").fetchone()
+                row = conn.execute("SELECT extract(epoch FROM clock_timestamp())").fetchone()
                 assert row is not None
-                now: datetime = row[0]
-                conn.execute("DELETE FROM erpsync_budget_starts WHERE key = %s AND at <= %s",
-                             (digest, now - timedelta(seconds=per)))
+                now = float(row[0])
+                conn.execute("DELETE FROM erpsync_budget_starts WHERE key = %s AND "
+                             "at <= to_timestamp(%s)", (digest, now - per))
                 counted = conn.execute(
-                    "SELECT count(*), min(at), max(at) FROM erpsync_budget_starts WHERE key = %s",
-                    (digest,)).fetchone()
+                    "SELECT count(*), extract(epoch FROM min(at)), extract(epoch FROM max(at)) "
+                    "FROM erpsync_budget_starts WHERE key = %s", (digest,)).fetchone()
                 assert counted is not None
-                count: int = counted[0]
-                first: datetime | None = counted[1]
-                last: datetime | None = counted[2]
-                gap = timedelta(seconds=per / requests)
-                if count < requests and (not even or last is None or now >= last + gap):
-                    conn.execute("INSERT INTO erpsync_budget_starts (key, at) VALUES (%s, %s)",
-                                 (digest, now))
+                first, last = (None if t is None else float(t) for t in counted[1:])
+                wait = window_wait(int(counted[0]), first, last, now, requests, per, even)
+                if wait is None:
+                    conn.execute("INSERT INTO erpsync_budget_starts (key, at) "
+                                 "VALUES (%s, to_timestamp(%s))", (digest, now))
                     return 0.0
-                if count < requests:
-                    assert last is not None
-                    until = last + gap
-                else:
-                    assert first is not None
-                    until = first + timedelta(seconds=per)
-                return max(0.001, (until - now).total_seconds())
+                return max(0.001, wait)
 
     def check(self) -> None:
         """The server answers, and a write reads back."""

@@ -51,7 +51,7 @@ import diskcache
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from erpsync.errors import StateError
-from erpsync.http import share_budgets, stop_sharing
+from erpsync.http import share_budgets, stop_sharing, window_wait
 
 if TYPE_CHECKING:
     from erpsync.pgstate import PgState
@@ -614,12 +614,12 @@ class DiskState(KeyValueState):
             now = time.time()
             starts: list[float] = [t for t in json.loads(cache.get(digest, "[]"))
                                    if t > now - per]
-            gap = per / requests
-            if len(starts) < requests and (not even or not starts or now >= starts[-1] + gap):
+            wait = window_wait(len(starts), starts[0] if starts else None,
+                               starts[-1] if starts else None, now, requests, per, even)
+            if wait is None:
                 cache.set(digest, json.dumps([*starts, now]))
                 return 0.0
-            until = starts[-1] + gap if len(starts) < requests else starts[0] + per
-            return max(0.001, until - now)
+            return max(0.001, wait)
 
     # --- locks -----------------------------------------------------------------------------
 
