@@ -1,5 +1,11 @@
 """The command line: ``erpsync plugins | check | run --once | serve | reload | pause | resume |
-status | retry | authorize | state migrate|export|import | demo | new-plugin``.
+status | retry | authorize | state migrate|export|import | worker | schedules sync | demo |
+new-plugin``.
+
+With ``engine = "temporal"`` the same commands act through Temporal's Schedules (one per goods
+owner): ``serve`` keeps them in step with the config, ``run --once`` runs cycles now on the
+workers (``erpsync worker``), ``pause``/``resume`` pause the Schedule too, ``status`` shows its
+next run.
 
 Every command reads the config named by ``--config`` (or ``$ERPSYNC_CONFIG``, default
 ``erpsync.toml``). Errors are one clear line and exit status 1 (2 for a usage error); ``--debug``
@@ -21,11 +27,11 @@ import secrets
 import signal
 import threading
 import webbrowser
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import typer
@@ -44,7 +50,12 @@ from erpsync.runner import Runner
 from erpsync.secrets import redact
 from erpsync.state import KeyValueState, Pause, RunRecord, open_state
 
+if TYPE_CHECKING:
+    from erpsync.temporal.schedules import Schedules
+
 __all__ = ["app", "main"]
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="erpsync",
@@ -103,6 +114,21 @@ def _errors() -> Iterator[None]:
 def _load() -> tuple[PluginRegistry, Config]:
     registry = discover()
     return registry, load_config(_opts.config, registry)
+
+
+def _on_temporal(config: Config, work: Callable[[Schedules], Awaitable[T]]) -> T:
+    """``work`` done with the Schedules of the config's Temporal (``engine = "temporal"``)."""
+    try:
+                from erpsync.temporal.schedules import Schedules, connect
+    except ImportError:
+        _fail('engine = "temporal" needs the Temporal SDK: pip install "erpsync[temporal]"')
+    assert config.temporal is not None
+    settings = config.temporal
+
+    async def go() -> T:
+        return await work(Schedules(await connect(settings), config))
+
+    return asyncio.run(go())
 
 
 @app.callback()
@@ -244,6 +270,13 @@ def run(
     flows = _flows(flow)
     with _errors():
         registry, config = _load()
+        if config.temporal is not None:
+            results = _run_on_temporal(config, goods_owner, flows, dry_run, since)
+            out.print(_runs_table(results))
+            if any(r.outcome not in ("ok", "partial") for runs in results.values()
+                   for r in runs):
+                raise typer.Exit(1)
+            return
         state = open_state(config.state_dir, config.state_url)
         try:
             runner = Runner(config, state, registry)
@@ -256,6 +289,40 @@ def run(
     out.print(_runs_table(results))
     if any(r.outcome not in ("ok", "partial") for runs in results.values() for r in runs):
         raise typer.Exit(1)
+
+
+def _run_on_temporal(config: Config, goods_owner: list[str] | None, flows: list[Flow] | None,
+                     dry_run: bool, since: datetime | None) -> dict[str, list[RunRecord]]:
+    """``run --once`` on the workers: each chosen goods owner's cycle now, awaited."""
+    by_hand = bool(goods_owner or flows or dry_run or since)
+    if goods_owner:
+        owners = [config.owner(i) for i in goods_owner]
+    else:
+        state = open_state(config.state_dir, config.state_url)
+        try:
+            owners = [o for o in config.goods_owners
+                      if o.enabled and state.get_pause(o.id) is None]
+        finally:
+            state.close()
+
+    async def work(schedules: Schedules) -> dict[str, list[RunRecord]]:
+        limit = asyncio.Semaphore(config.concurrency)
+
+        async def one(owner: GoodsOwner) -> list[RunRecord]:
+            async with limit:
+                result = await schedules.run_now(
+                    owner, by_hand=by_hand, dry_run=dry_run,
+                    flows=[f.value for f in flows] if flows else None,
+                    since=since.replace(tzinfo=since.tzinfo or UTC) if since else None)
+            if result.skipped or result.held:
+                err.print(f"[yellow]{owner.id}[/]: {escape(result.held or result.skipped or '')}",
+                          highlight=False, soft_wrap=True)
+            return [RunRecord.model_validate(r) for r in result.runs]
+
+        runs = await asyncio.gather(*(one(o) for o in owners))
+        return {o.id: r for o, r in zip(owners, runs, strict=True)}
+
+    return _on_temporal(config, work)
 
 
 @app.command()
@@ -280,9 +347,67 @@ def serve(
             logging.getLogger("erpsync").setLevel(logging.INFO)
         state = open_state(config.state_dir, config.state_url)
         try:
-            asyncio.run(Service(config, state, registry, settings).run(asyncio.Event()))
+            if config.temporal is not None:
+                _on_temporal(config, lambda schedules: Service(
+                    config, state, registry, settings,
+                    _temporal_scheduler(config, state, registry, schedules),
+                ).run(asyncio.Event()))
+            else:
+                asyncio.run(Service(config, state, registry, settings).run(asyncio.Event()))
         finally:
             state.close()
+
+
+def _temporal_scheduler(config: Config, state: KeyValueState, registry: PluginRegistry,
+                        schedules: Schedules) -> Runner:
+    from erpsync.temporal.schedules import TemporalScheduler
+
+    return TemporalScheduler(config, state, registry, schedules.client)
+
+
+@app.command()
+def worker() -> None:
+    """Run the goods owners' cycles Temporal hands out (engine = "temporal"); start as many as
+    you like on as many hosts as you like. SIGTERM/SIGINT stop it cleanly, SIGHUP reloads."""
+    with _errors():
+        registry, config = _load()
+        if config.temporal is None:
+            _fail(f'{_opts.config} runs the embedded engine: `erpsync serve` runs its cycles. '
+                  'Workers are for engine = "temporal" (see README "Past one machine")')
+        try:
+            from erpsync.temporal.worker import run_worker
+        except ImportError:
+            _fail('engine = "temporal" needs the Temporal SDK: pip install "erpsync[temporal]"')
+        if not logging.getLogger("erpsync").isEnabledFor(logging.INFO):
+            logging.getLogger("erpsync").setLevel(logging.INFO)
+        state = open_state(config.state_dir, config.state_url)
+        try:
+            asyncio.run(run_worker(config, state, registry, asyncio.Event()))
+        finally:
+            state.close()
+
+
+schedules_app = typer.Typer(help='Temporal\'s Schedules, one per goods owner (engine = '
+                            '"temporal").', no_args_is_help=True)
+app.add_typer(schedules_app, name="schedules")
+
+
+@schedules_app.command("sync")
+def schedules_sync() -> None:
+    """Make the Schedules what the config says (`erpsync serve` does it at start and reload)."""
+    with _errors():
+        _, config = _load()
+        if config.temporal is None:
+            _fail(f'{_opts.config} runs the embedded engine: it has no Schedules (engine = '
+                  '"temporal" has)')
+
+        async def sync(schedules: Schedules) -> list[str]:
+            return await schedules.sync()
+
+        changes = _on_temporal(config, sync)
+    for change in changes:
+        out.print(f"[green]✓[/] {escape(change)}", highlight=False, soft_wrap=True)
+    out.print(f"{len(config.goods_owners)} goods owner(s), {len(changes)} change(s)")
 
 
 @app.command()
@@ -302,13 +427,14 @@ def reload() -> None:
 
 
 @contextmanager
-def _owner_state(goods_owner: str) -> Iterator[tuple[GoodsOwner, KeyValueState]]:
-    """The goods owner the config names, and the state store (closed after the block)."""
+def _owner_state(goods_owner: str) -> Iterator[tuple[GoodsOwner, KeyValueState, Config]]:
+    """The goods owner the config names, the state store (closed after the block), the
+    config."""
     _, config = _load()
     owner = config.owner(goods_owner)
     state = open_state(config.state_dir, config.state_url)
     try:
-        yield owner, state
+        yield owner, state, config
     finally:
         state.close()
 
@@ -320,11 +446,14 @@ def pause(
         "--reason", help="Shown on the status page and in `erpsync status`.")] = None,
 ) -> None:
     """Skip a goods owner on the schedule (a running cycle finishes) until `erpsync resume`."""
-    with _errors(), _owner_state(goods_owner) as (owner, state):
+    with _errors(), _owner_state(goods_owner) as (owner, state, config):
         was = state.get_pause(owner.id)
         if was is None:
             state.set_pause(owner.id, Pause(goods_owner=owner.id, since=datetime.now(UTC),
                                             reason=reason))
+        if config.temporal is not None:
+            note = "paused by erpsync pause" + (f": {reason}" if reason else "")
+            _on_temporal(config, lambda schedules: schedules.pause(owner.id, note))
     if was is not None:
         out.print(f"{owner.id} was already paused (since {_when(was.since)})")
     else:
@@ -337,10 +466,15 @@ def resume(
     goods_owner: Annotated[str, typer.Argument(help="The goods owner to resume.")],
 ) -> None:
     """Put a paused goods owner back on the schedule."""
-    with _errors(), _owner_state(goods_owner) as (owner, state):
+    with _errors(), _owner_state(goods_owner) as (owner, state, config):
         was = state.get_pause(owner.id)
         state.set_pause(owner.id, None)
         status = state.get_owner_status(owner.id)
+        if config.temporal is not None:
+            view = _on_temporal(config, lambda schedules: schedules.resume(owner.id))
+            if view.paused and status is None:
+                err.print(f"[yellow]{owner.id}'s Temporal Schedule stays paused[/]: "
+                          f"{escape(view.note)}", highlight=False, soft_wrap=True)
     if was is None:
         out.print(f"{owner.id} was not paused")
     else:
@@ -360,6 +494,7 @@ def status(
         state = open_state(config.state_dir, config.state_url)
         try:
             owners = [config.owner(goods_owner)] if goods_owner else list(config.goods_owners)
+            next_runs = _next_runs(config, owners)
             table = Table("goods owner", "flow", "last run", "outcome", "read", "written",
                           "dead letters", "next run", "message")
             for owner in owners:
@@ -368,7 +503,8 @@ def status(
                 for flow in owner.flows:
                     runs = state.runs(owner.id, flow.value)
                     last = runs[0] if runs else None
-                    due = (last.started_at + timedelta(minutes=owner.interval_minutes)
+                    due = (next_runs.get(owner.id) if next_runs is not None
+                           else last.started_at + timedelta(minutes=owner.interval_minutes)
                            if last else None)
                     table.add_row(owner.id, flow.value, _when(last.finished_at if last else None),
                                   last.outcome if last else "never run",
@@ -401,6 +537,19 @@ def status(
                 out.print(dead)
         finally:
             state.close()
+
+
+def _next_runs(config: Config, owners: list[GoodsOwner]) -> dict[str, datetime | None] | None:
+    """With engine = "temporal": each goods owner's next run, as its Schedule says."""
+    if config.temporal is None:
+        return None
+
+    async def read(schedules: Schedules) -> dict[str, datetime | None]:
+        views = await schedules.views([o.id for o in owners])
+        return {i: v.next_run if v is not None and not v.paused else None
+                for i, v in views.items()}
+
+    return _on_temporal(config, read)
 
 
 def _when(moment: datetime | None) -> str:
@@ -622,6 +771,9 @@ def _consent(erp: Erp, owner: GoodsOwner, config: Config, server: _CallbackServe
     out.print(f"[green]✓[/] {owner.id}: authorised; {erp.name} credentials stored"
               + ("; the 'needs re-authorisation' status is cleared" if cleared else ""),
               highlight=False, soft_wrap=True)
+    if config.temporal is not None and _on_temporal(
+            config, lambda schedules: schedules.release(owner.id)):
+        out.print(f"[green]✓[/] {owner.id}: its Temporal Schedule runs again")
 
 
 async def _complete(

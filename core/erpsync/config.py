@@ -28,6 +28,13 @@
     host = "127.0.0.1"             # the default; any other address needs the token
     token = { env = "ERPSYNC_SERVICE_TOKEN" }     # Bearer token (or Basic password), by reference
 
+    engine = "temporal"            # optional: the flows on Temporal workers (erpsync[temporal]);
+    [temporal]                     # needs state_url: every worker shares the state
+    address = "temporal.example.com:7233"
+    namespace = "erpsync"
+    task_queue = "erpsync"
+    api_key = { env = "TEMPORAL_API_KEY" }        # Temporal Cloud: an API key (TLS is implied)
+
     [notify]                       # optional: who hears when a goods owner must re-authorise
     webhook_url = "https://hooks.example.com/erpsync"     # or { env = "..." } if it is secret
     [notify.email]
@@ -49,7 +56,7 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -70,7 +77,7 @@ from erpsync.plugins import PluginRegistry
 from erpsync.secrets import Secret, resolve_secret
 
 __all__ = ["Config", "EmailSettings", "GoodsOwner", "NotifySettings", "ServiceSettings",
-           "TimeZoneName", "load_config"]
+           "TemporalSettings", "TimeZoneName", "load_config"]
 
 
 def _time_zone(value: str) -> str:
@@ -193,6 +200,45 @@ class ServiceSettings(BaseModel):
         return is_loopback(self.host)
 
 
+class TemporalSettings(BaseModel):
+    """``[temporal]``: where the Temporal service is, with ``engine = "temporal"``.
+
+    Secrets by reference: ``api_key`` (Temporal Cloud), or mutual TLS with ``client_cert`` and
+    ``client_key`` (PEM, e.g. ``{ file = "/run/credentials/..." }``); ``server_ca`` when the
+    server's certificate is not signed by a public authority.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    address: str = Field(default="localhost:7233", pattern=r"^[^\s/]+:\d{1,5}$")
+    namespace: str = Field(default="default", min_length=1)
+    task_queue: str = Field(default="erpsync", min_length=1)
+    schedule_prefix: str = Field(default="erpsync", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    """Schedules are ``PREFIX:GOODS_OWNER``; erpsync manages those and leaves others alone."""
+    tls: bool = False
+    api_key: Secret | None = None
+    client_cert: Secret | None = None
+    client_key: Secret | None = None
+    server_ca: Secret | None = None
+    heartbeat_seconds: float = Field(default=30, ge=1, le=600)
+    """A worker silent this long is presumed dead: its flow runs again on another worker, once
+    the goods owner's lock (held as long) has expired."""
+    flow_timeout_minutes: float = Field(default=60, gt=0)
+    """The longest one flow of one goods owner may take, retries included."""
+    jitter_seconds: float = Field(default=30, ge=0)
+    """Each cycle starts up to this much later than its interval says (spreads the load)."""
+
+    @model_validator(mode="after")
+    def _pairs(self) -> TemporalSettings:
+        if (self.client_cert is None) != (self.client_key is None):
+            raise ValueError("give both client_cert and client_key (mutual TLS), or neither")
+        return self
+
+    @property
+    def uses_tls(self) -> bool:
+        return (self.tls or self.api_key is not None or self.client_cert is not None
+                or self.server_ca is not None)
+
+
 class _PluginRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
     plugin: str = Field(min_length=1)
@@ -218,6 +264,18 @@ class _ConfigFile(BaseModel):
     goods_owners: list[_OwnerFile] = []
     notify: NotifySettings | None = None
     service: ServiceSettings | None = None
+    engine: Literal["embedded", "temporal"] = "embedded"
+    temporal: TemporalSettings | None = None
+
+    @model_validator(mode="after")
+    def _engine(self) -> _ConfigFile:
+        if self.engine == "temporal" and self.state_url is None:
+            raise ValueError('engine = "temporal" runs the flows on workers on any host, which '
+                             'must share one state: give state_url (PostgreSQL) too')
+        if self.engine != "temporal" and self.temporal is not None:
+            raise ValueError('[temporal] is only read with engine = "temporal": add that, or '
+                             "remove [temporal]")
+        return self
 
 
 @dataclass(frozen=True)
@@ -245,6 +303,8 @@ class Config:
     service: ServiceSettings | None = None
     state_url: str | None = None
     """Set: the state is in this PostgreSQL database, not in ``state_dir``."""
+    temporal: TemporalSettings | None = None
+    """Set (``engine = "temporal"``): the flows run on Temporal workers, not in ``serve``."""
 
     def owner(self, owner_id: str) -> GoodsOwner:
         for owner in self.goods_owners:
@@ -342,8 +402,9 @@ def load_config(path: str | Path, registry: PluginRegistry) -> Config:
     state_dir = Path(top.state_dir).expanduser()
     if not state_dir.is_absolute():
         state_dir = path.parent / state_dir
+    temporal = top.temporal or (TemporalSettings() if top.engine == "temporal" else None)
     return Config(path, state_dir, top.concurrency, top.overlap_seconds, tuple(owners),
-                  top.notify, top.service, top.state_url)
+                  top.notify, top.service, top.state_url, temporal)
 
 
 def _resolve(

@@ -50,7 +50,7 @@ from erpsync.models import Flow
 from erpsync.plugins import Erp, PluginRegistry
 from erpsync.state import OwnerStatus, RunRecord, StateStore
 
-__all__ = ["Notifier", "RunObserver", "Runner", "reauthorisation_action"]
+__all__ = ["AnyOf", "Notifier", "RunObserver", "Runner", "reauthorisation_action"]
 
 log = logging.getLogger("erpsync.runner")
 
@@ -192,8 +192,8 @@ class _Scheduled:
     """A cycle is under way."""
 
 
-class _AnyOf:
-    """Set when any of its events is."""
+class AnyOf:
+    """Set when any of its events is (a :class:`~erpsync.flows.StopSignal`)."""
 
     def __init__(self, *events: asyncio.Event) -> None:
         self.events = events
@@ -205,6 +205,8 @@ class _AnyOf:
 class Runner:
     probe_interval: float = 5.0
     """Seconds between looks at an unreachable state store while the schedule is halted."""
+    lock_ttl: float = 60.0
+    """A goods owner's lock outlives its holder by this much (a killed process's included)."""
 
     def __init__(self, config: Config, state: StateStore, registry: PluginRegistry,
                  observer: RunObserver | None = None) -> None:
@@ -223,6 +225,8 @@ class Runner:
         self._limit = asyncio.Semaphore(config.concurrency)
         self._state_back = asyncio.Event()
         self._group: asyncio.TaskGroup | None = None
+        self._background: list[asyncio.Task[None]] = []
+        """Tasks of :meth:`serve` that run until it stops (cancelled then)."""
         self._stop = asyncio.Event()
 
     def _options(self, **overrides: object) -> FlowOptions:
@@ -252,7 +256,7 @@ class Runner:
                     return []
             selected = [f for f in owner.flows if flows is None or f in flows]
             began = time.monotonic()
-            async with self.state.lock(f"owner:{owner.id}"):
+            async with self.state.lock(f"owner:{owner.id}", ttl=self.lock_ttl):
                 runs = await self._cycle(owner, selected, options)
         if self.observer is not None:
             for run in runs:
@@ -369,16 +373,18 @@ class Runner:
                 self._reconcile()
                 log.info("serving %d goods owners, %d at a time", len(self._scheduled),
                          self.config.concurrency)
-                ticker = group.create_task(self._tick())
+                self._background.append(group.create_task(self._tick()))
                 await stop.wait()
                 for scheduled in self._scheduled.values():
                     scheduled.stop.set()
                     scheduled.poke.set()
                 self._state_back.set()  # loops waiting for a failed store: to their end
-                ticker.cancel()
+                for task in self._background:
+                    task.cancel()
         finally:
             self.serving = False
             self._group = None
+            self._background = []
         log.info("stopped")
 
     def reload(self, config: Config) -> list[str]:
@@ -441,7 +447,7 @@ class Runner:
 
     async def _loop(self, owner_id: str, scheduled: _Scheduled) -> None:
         # The service's stop reaches the flows directly, not one scheduler step later.
-        options = self._options(stop=_AnyOf(self._stop, scheduled.stop))
+        options = self._options(stop=AnyOf(self._stop, scheduled.stop))
         while not scheduled.stop.is_set():
             delay = (self.next_run[owner_id] - _now()).total_seconds()
             if delay > 0:

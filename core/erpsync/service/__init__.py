@@ -79,10 +79,12 @@ class _Server(uvicorn.Server):
 
 class Service:
     def __init__(self, config: Config, state: StateStore, registry: PluginRegistry,
-                 settings: ServiceSettings | None = None) -> None:
+                 settings: ServiceSettings | None = None, runner: Runner | None = None) -> None:
+        """``runner``: the schedule to serve (default: the embedded one; with engine =
+        "temporal" the :class:`~erpsync.temporal.schedules.TemporalScheduler`)."""
         self.registry = registry
         self.settings = settings
-        self.runner = Runner(config, state, registry)
+        self.runner = runner or Runner(config, state, registry)
         self.metrics = Metrics(self.runner)
         self.runner.observer = self.metrics
         if settings is not None:

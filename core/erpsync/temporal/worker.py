@@ -1,0 +1,71 @@
+"""``erpsync worker``: runs the cycles of any goods owner Temporal hands it.
+
+Start as many as you like on as many hosts as you like, each with the same config (the same
+goods owners, the same ``state_url``). SIGTERM and SIGINT stop it cleanly: every running flow
+stops after its current record with its cursor safe, then the worker leaves; a worker killed
+outright loses nothing either, its flows run again on another worker once its heartbeat is
+missed. SIGHUP reads the config again (goods owners' settings for the next activities).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+from temporalio.worker import Worker
+
+from erpsync.config import Config, load_config
+from erpsync.errors import ConfigError
+from erpsync.plugins import PluginRegistry
+from erpsync.state import StateStore
+from erpsync.temporal.activities import Activities
+from erpsync.temporal.schedules import connect
+from erpsync.temporal.workflow import Cycle
+
+__all__ = ["run_worker"]
+
+log = logging.getLogger("erpsync.temporal")
+
+
+async def run_worker(config: Config, state: StateStore, registry: PluginRegistry,
+                     stop: asyncio.Event) -> None:
+    """Serve the task queue until ``stop`` is set or SIGTERM/SIGINT arrives."""
+    settings = config.temporal
+    assert settings is not None
+    client = await connect(settings)
+    activities = Activities(config, state, registry, client)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(activities, registry))
+    worker = Worker(
+        client, task_queue=settings.task_queue, workflows=[Cycle],
+        activities=[activities.flow, activities.hold, activities.release],
+        max_concurrent_activities=config.concurrency,
+        # Long enough for a flow to finish its current record after the stop.
+        graceful_shutdown_timeout=timedelta(seconds=settings.heartbeat_seconds))
+    try:
+        async with worker:
+            log.info("worker on task queue %s of %s (namespace %s), %d goods owners at once",
+                     settings.task_queue, settings.address, settings.namespace,
+                     config.concurrency)
+            await stop.wait()
+            log.info("stopping: running flows stop after their current record")
+            activities.stopping.set()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+    log.info("stopped")
+
+
+def _reload(activities: Activities, registry: PluginRegistry) -> None:
+    path = activities.runner.config.path
+    try:
+        config = load_config(path, registry)
+        activities.reload(config)
+    except (ConfigError, ValueError) as error:
+        log.error("reload refused, still working with the config loaded before: %s", error)
+        return
+    log.info("config reloaded from %s", path)
