@@ -232,3 +232,40 @@ def test_the_service_listens_on_loopback_unless_given_a_token(
         f"{tmp_path / 'erpsync.toml'}: service.token: secrets are given by reference, not "
         'inline: write { env = "VARIABLE" } or { file = "/path/to/file" } (fix: correct this '
         "value)"]
+
+
+def _top(text: str) -> str:
+    """GOOD with ``text`` among its top-level keys and tables, before the goods owners."""
+    return GOOD.replace('state_dir = "st"\n', f'state_dir = "st"\n{text}')
+
+
+def test_the_temporal_engine_needs_a_shared_state_and_its_own_table(
+    tmp_path: Path, registry: PluginRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = problems(write(tmp_path, _top('engine = "temporal"\n')), registry)
+    assert any("give state_url (PostgreSQL) too" in p for p in found), found
+    found = problems(write(tmp_path, _top('[temporal]\naddress = "t:7233"\n')), registry)
+    assert any('only read with engine = "temporal"' in p for p in found), found
+
+    monkeypatch.setenv("PG_URL", "postgresql://erpsync:pw@db/erpsync")
+    monkeypatch.setenv("TEMPORAL_KEY", "temporal-cloud-api-key")
+    head = 'engine = "temporal"\nstate_url = { env = "PG_URL" }\n'
+    config = load_config(write(tmp_path, _top(head)), registry)
+    assert config.temporal is not None, "engine = temporal alone takes the defaults"
+    assert (config.temporal.address, config.temporal.task_queue) == ("localhost:7233", "erpsync")
+    assert not config.temporal.uses_tls
+
+    cloud = head + ('[temporal]\naddress = "ns.acct.tmprl.cloud:7233"\nnamespace = "ns.acct"\n'
+                    'api_key = { env = "TEMPORAL_KEY" }\n')
+    config = load_config(write(tmp_path, _top(cloud)), registry)
+    assert config.temporal is not None and config.temporal.uses_tls, "an API key implies TLS"
+    assert config.temporal.api_key is not None
+    assert config.temporal.api_key.get_secret_value() == "temporal-cloud-api-key"
+
+    half = head + '[temporal]\nclient_cert = { env = "TEMPORAL_KEY" }\n'
+    found = problems(write(tmp_path, _top(half)), registry)
+    assert any("give both client_cert and client_key" in p for p in found), found
+    plain = head + '[temporal]\napi_key = "temporal-cloud-api-key"\n'
+    found = problems(write(tmp_path, _top(plain)), registry)
+    assert any("temporal.api_key" in p for p in found), found
+    assert not any("temporal-cloud-api-key" in p for p in found), "a secret is never echoed"

@@ -15,13 +15,15 @@ import asyncio
 import contextlib
 import logging
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 
-from erpsync.config import Config
-from erpsync.errors import AuthenticationLost
+from erpsync.config import Config, load_config
+from erpsync.errors import AuthenticationLost, ConfigError
 from erpsync.models import Flow
 from erpsync.plugins import PluginRegistry
 from erpsync.runner import AnyOf, Runner
@@ -35,9 +37,16 @@ log = logging.getLogger("erpsync.temporal")
 
 
 class Activities:
+    """The activities of one worker. Each flow runs with the config as its file is now: a
+    changed file (the operator fixed a key, added a goods owner) is read again before the
+    next flow, so no worker has to be restarted or signalled; a file that no longer loads is
+    logged and the config loaded before is kept."""
+
     def __init__(self, config: Config, state: StateStore, registry: PluginRegistry,
                  client: Client) -> None:
         assert config.temporal is not None
+        self.registry = registry
+        self._seen = _stamp(config.path)
         self.runner = Runner(config, state, registry)
         self.runner.lock_ttl = config.temporal.heartbeat_seconds
         self.schedules = Schedules(client, config)
@@ -48,11 +57,26 @@ class Activities:
         self.runner.reload(config)
         self.schedules.config = config
 
+    def fresh_config(self, *, force: bool = False) -> Config:
+        """The config as its file is now (read again if it changed, or if ``force``)."""
+        path = self.runner.config.path
+        stamp = _stamp(path)
+        if force or stamp != self._seen:
+            self._seen = stamp
+            try:
+                self.reload(load_config(path, self.registry))
+            except (ConfigError, ValueError) as error:
+                log.error("%s changed but is refused; still working with the config loaded "
+                          "before: %s", path, error)
+            else:
+                log.info("%s changed: read again", path)
+        return self.runner.config
+
     @activity.defn(name=FLOW)
     async def flow(self, step: FlowStep) -> dict[str, Any] | None:
         """One flow of one goods owner; its run record as JSON, or None when the goods owner
         is paused or needs re-authorisation (a scheduled cycle skips it)."""
-        owner = self.runner.config.owner(step.goods_owner)
+        owner = self.fresh_config().owner(step.goods_owner)
         cancelled = asyncio.Event()
         options = self.runner._options(
             stop=AnyOf(self.stopping, cancelled), dry_run=step.dry_run,
@@ -76,9 +100,13 @@ class Activities:
         if not runs:
             return None
         run = runs[0]
+        record = run.model_dump(mode="json")
         if run.outcome == "needs_reauthorisation":
-            raise AuthenticationLost(run.message or "credentials refused")
-        return run.model_dump(mode="json")
+            # The core's error, by name, with the run record for the cycle's result: the
+            # workflow's RetryPolicy lists it as not retryable (a person must act).
+            raise ApplicationError(run.message or "credentials refused", record,
+                                   type=AuthenticationLost.__name__)
+        return record
 
     @activity.defn(name=HOLD)
     async def hold(self, hold: Hold) -> None:
@@ -91,3 +119,12 @@ class Activities:
         """Unpause the Schedule if it was paused for re-authorisation (not by a person)."""
         if await self.schedules.release(hold.goods_owner):
             log.info("%s: re-authorised: schedule resumed", hold.goods_owner)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """When the config file last changed, and its size (None: it cannot be read)."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_mtime_ns, found.st_size

@@ -154,7 +154,8 @@ class Schedules:
                 or have.action.task_queue != want.action.task_queue
                 or have.action.workflow != want.action.workflow
                 or have.spec.intervals != want.spec.intervals
-                or have.spec.jitter != want.spec.jitter
+                # Temporal answers no jitter for a zero one.
+                or (have.spec.jitter or timedelta(0)) != (want.spec.jitter or timedelta(0))
                 or have.policy.overlap != want.policy.overlap)
 
     async def sync(self) -> list[str]:

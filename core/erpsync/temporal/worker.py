@@ -4,7 +4,7 @@ Start as many as you like on as many hosts as you like, each with the same confi
 goods owners, the same ``state_url``). SIGTERM and SIGINT stop it cleanly: every running flow
 stops after its current record with its cursor safe, then the worker leaves; a worker killed
 outright loses nothing either, its flows run again on another worker once its heartbeat is
-missed. SIGHUP reads the config again (goods owners' settings for the next activities).
+missed. A changed config file is read again before the next flow (SIGHUP: at once).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from datetime import timedelta
 
 from temporalio.worker import Worker
 
-from erpsync.config import Config, load_config
-from erpsync.errors import ConfigError
+from erpsync.config import Config
 from erpsync.plugins import PluginRegistry
 from erpsync.state import StateStore
 from erpsync.temporal.activities import Activities
@@ -39,7 +38,7 @@ async def run_worker(config: Config, state: StateStore, registry: PluginRegistry
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(activities, registry))
+    loop.add_signal_handler(signal.SIGHUP, lambda: activities.fresh_config(force=True))
     worker = Worker(
         client, task_queue=settings.task_queue, workflows=[Cycle],
         activities=[activities.flow, activities.hold, activities.release],
@@ -59,13 +58,3 @@ async def run_worker(config: Config, state: StateStore, registry: PluginRegistry
             loop.remove_signal_handler(sig)
     log.info("stopped")
 
-
-def _reload(activities: Activities, registry: PluginRegistry) -> None:
-    path = activities.runner.config.path
-    try:
-        config = load_config(path, registry)
-        activities.reload(config)
-    except (ConfigError, ValueError) as error:
-        log.error("reload refused, still working with the config loaded before: %s", error)
-        return
-    log.info("config reloaded from %s", path)

@@ -79,10 +79,10 @@ class CycleResult:
     """The note the Schedule was paused with, if credentials were refused."""
 
 
-def _refusal(error: ActivityError) -> str | None:
+def _refusal(error: ActivityError) -> ApplicationError | None:
     cause = error.cause
     if isinstance(cause, ApplicationError) and cause.type == "AuthenticationLost":
-        return cause.message
+        return cause
     return None
 
 
@@ -100,10 +100,11 @@ class Cycle:
                     heartbeat_timeout=timedelta(seconds=cycle.heartbeat_seconds),
                     retry_policy=RETRY)
             except ActivityError as error:
-                message = _refusal(error)
-                if message is None:
+                refusal = _refusal(error)
+                if refusal is None:
                     raise
-                result.held = f"needs re-authorisation: {message}"
+                result.runs.extend(refusal.details[:1])  # the run record of the refusal
+                result.held = f"needs re-authorisation: {refusal.message}"
                 if not cycle.dry_run:
                     await workflow.execute_activity(
                         HOLD, Hold(cycle.goods_owner, result.held),
