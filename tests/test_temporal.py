@@ -288,3 +288,18 @@ async def test_serve_keeps_the_schedules_in_step_and_shows_them(world: World) ->
     assert await schedules.view("acme") is not None
     page = world.served.get("/").text
     assert "beta" not in page
+
+
+def test_check_connect_reaches_temporal_and_names_it_when_it_cannot(world: World) -> None:
+    world.write(["acme"])
+    checked = world.cli("check", "--connect")
+    assert checked.returncode == 0, checked.stderr
+    assert "answers; task queue q-" in checked.stdout
+
+    world.temporal = world.temporal.replace(
+        world.temporal.split('address = "')[1].split('"')[0], "127.0.0.1:9")
+    world.write(["acme"])
+    refused = world.cli("check", "--connect")
+    assert refused.returncode == 1
+    assert "cannot reach Temporal at 127.0.0.1:9 (namespace default)" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -200,6 +200,8 @@ def check(
         out.print(table)
         if connect:
             failed = asyncio.run(_connect(registry, config))
+            if config.temporal is not None:
+                failed += _on_temporal(config, _reach_temporal)
             if failed:
                 _fail(f"{failed} connection(s) failed")
     out.print(f"[green]✓[/] {escape(str(_opts.config))}: {len(config.goods_owners)} goods "
@@ -228,6 +230,21 @@ async def _connect(registry: PluginRegistry, config: Config) -> int:
     finally:
         state.close()
     return failed
+
+
+async def _reach_temporal(schedules: Schedules) -> int:
+    """1 if Temporal does not answer for the config's namespace (connecting proved it)."""
+    settings = schedules.settings
+    try:
+        async for _ in await schedules.client.list_schedules(page_size=1):
+            break
+    except Exception as error:
+        err.print(f"[red]✗[/] Temporal at {settings.address} (namespace {settings.namespace}): "
+                  f"{escape(str(error))}", highlight=False, soft_wrap=True)
+        return 1
+    out.print(f"[green]✓[/] Temporal at {settings.address} (namespace {settings.namespace}) "
+              f"answers; task queue {settings.task_queue}", highlight=False)
+    return 0
 
 
 def _flows(names: list[str] | None) -> list[Flow] | None:
