@@ -303,3 +303,38 @@ def test_check_connect_reaches_temporal_and_names_it_when_it_cannot(world: World
     assert refused.returncode == 1
     assert "cannot reach Temporal at 127.0.0.1:9 (namespace default)" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+async def test_a_stopped_worker_finishes_its_current_record_and_the_next_cycle_goes_on(
+    world: World,
+) -> None:
+    world.write(["acme"])
+    assert world.cli("schedules", "sync").returncode == 0
+    world.served.erp.latency = 0.3  # each Netvisor call takes a while: the cycle is long
+    worker = world.worker()
+    running = subprocess.Popen(
+        [sys.executable, "-m", "erpsync.cli", "--config", str(world.served.config), "run",
+         "--once", "-g", "acme"], env={**os.environ, "COLUMNS": "250"}, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    world.served.wait_for(lambda: any("articles ok" in line for line in worker.lines), 60)
+    worker.proc.send_signal(signal.SIGTERM)
+    assert worker.proc.wait(timeout=30) == 0, "".join(worker.lines)
+    log = "".join(worker.lines)
+    assert "running flows stop after their current record" in log
+    assert "acme orders stopped" in log, log
+
+    world.served.erp.latency = 0.0
+    world.worker()  # another worker takes the rest of that cycle, or the next one
+    shown, _ = running.communicate(timeout=120)
+    assert running.returncode == 1 and "stopped" in shown, "the cycle it was in says so"
+    again = world.cli("run", "--once", "-g", "acme")
+    assert again.returncode == 0, again.stdout + again.stderr
+    state = world.state()
+    try:
+        for flow in ("articles", "orders", "purchase_orders"):
+            runs = state.runs("acme", flow)
+            assert runs and runs[0].outcome == "ok", (flow, runs)
+        assert [r.outcome for r in state.runs("acme", "articles")].count("ok") == 2
+    finally:
+        state.close()
+    assert world.served.wms.count("articles") == 12, "every article written once"
