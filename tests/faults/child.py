@@ -115,11 +115,11 @@ def main() -> None:
     from erpsync.state import DiskState
 
     ttl = os.environ.get("ERPSYNC_FAULT_LOCK_TTL")
-    if ttl:
-        lock = DiskState.lock
+    if ttl:  # a killed child's locks (its goods owner's, its token's) free soon for the next
+        lock, short = DiskState.lock, float(ttl)
 
-        def short_lock(self: DiskState, name: str, ttl_: float = float(ttl)) -> Any:
-            return lock(self, name, ttl_)
+        def short_lock(self: DiskState, name: str, ttl: float = short) -> Any:
+            return lock(self, name, min(ttl, short))
 
         DiskState.lock = short_lock  # type: ignore[method-assign, assignment]
     point = os.environ.get("ERPSYNC_FAULT_POINT")
