@@ -483,3 +483,29 @@ async def test_a_holder_that_stalled_past_its_ttl_keeps_a_lock_nobody_took(where
 async def _take(store: StateStore) -> None:
     async with store.lock("owner:acme", ttl=30):
         pass
+
+
+async def test_a_release_that_fails_leaves_what_the_block_did_and_the_lock_expires(
+    where: Where, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = where.open()
+    other = where.open()
+    try:
+        def refuse(name: str, token: str) -> None:  # as each store's guard words it
+            raise StateError("state store: cannot release a lock: it went away for a moment")
+
+        monkeypatch.setattr(store, "_release", refuse)
+        done = []
+        async with store.lock("owner:acme", ttl=0.5):
+            done.append("synced")
+        assert done == ["synced"], "the block's work stands: no StateError after it"
+        assert "cannot release a lock" in caplog.text and "expires by itself" in caplog.text
+
+        with pytest.raises(ValueError, match="the block's own"):
+            async with store.lock("owner:beta", ttl=0.5):
+                raise ValueError("the block's own error is the one seen")
+        await asyncio.wait_for(_take(other), 5)  # and the unreleased lock expired
+    finally:
+        monkeypatch.undo()
+        store.close()
+        other.close()

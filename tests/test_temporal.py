@@ -15,7 +15,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,6 +28,7 @@ from erpsync.state import KeyValueState, open_state
 
 from .served import ServedErpsync, served_erpsync
 from .temporal import temporal_toml
+from .temporal_world import Worker
 
 if os.environ.get("CI") != "true":  # under CI the test extra has it: a missing one fails
     pytest.importorskip("temporalio", reason='needs the Temporal SDK: pip install '
@@ -45,34 +45,6 @@ from temporalio.client import (
 )
 
 from erpsync.temporal.schedules import DISABLED, REAUTHORISATION, Schedules
-
-
-class Worker:
-    """``erpsync worker`` as a process; its log lines kept."""
-
-    def __init__(self, config: Path) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("ERPSYNC_CONFIG", None)
-        self.proc = subprocess.Popen([sys.executable, "-m", "erpsync.cli", "--config",
-                                      str(config), "worker"], env=env, text=True,
-                                     stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-        self.lines: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
 
 
 @dataclass
@@ -94,7 +66,10 @@ class World:
         return self.served.cli(*args)
 
     def worker(self) -> Worker:
-        self.workers.append(Worker(self.served.config))
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("ERPSYNC_CONFIG", None)
+        log = self.served.folder / f"worker-{len(self.workers)}.log"
+        self.workers.append(Worker.start(self.served.config, log, env))
         return self.workers[-1]
 
     def state(self) -> KeyValueState:
@@ -316,10 +291,10 @@ async def test_a_stopped_worker_finishes_its_current_record_and_the_next_cycle_g
         [sys.executable, "-m", "erpsync.cli", "--config", str(world.served.config), "run",
          "--once", "-g", "acme"], env={**os.environ, "COLUMNS": "250"}, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    world.served.wait_for(lambda: any("articles ok" in line for line in worker.lines), 60)
+    worker.wait_for(lambda: "articles ok" in worker.log(), "the first flow", 60)
     worker.proc.send_signal(signal.SIGTERM)
-    assert worker.proc.wait(timeout=30) == 0, "".join(worker.lines)
-    log = "".join(worker.lines)
+    assert worker.proc.wait(timeout=30) == 0, worker.log()
+    log = worker.log()
     assert "running flows stop after their current record" in log
     assert "acme orders stopped" in log, log
 
@@ -338,3 +313,13 @@ async def test_a_stopped_worker_finishes_its_current_record_and_the_next_cycle_g
     finally:
         state.close()
     assert world.served.wms.count("articles") == 12, "every article written once"
+
+
+def test_commands_on_temporal_exit_cleanly(world: World) -> None:
+    """The Temporal SDK's runtime can abort the interpreter as it finalizes after a client was
+    used (temporalio/sdk-python#300: exit -6 or -11 after the work was done; seen here in up to
+    four of twenty runs on a loaded machine, none on an idle one): erpsync leaves before that,
+    with the command's own status."""
+    assert world.cli("schedules", "sync").returncode == 0
+    codes = [world.cli("status").returncode for _ in range(8)]
+    assert codes == [0] * 8

@@ -25,10 +25,11 @@ import os
 import queue
 import secrets
 import signal
+import sys
 import threading
 import webbrowser
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
@@ -78,6 +79,8 @@ class LogFormatChoice(enum.StrEnum):
 class _Options:
     config: Path = Path("erpsync.toml")
     debug: bool = False
+    temporal: bool = False
+    """The command used a Temporal client (see :func:`main`)."""
 
 
 _opts = _Options()
@@ -119,11 +122,12 @@ def _load() -> tuple[PluginRegistry, Config]:
 def _on_temporal(config: Config, work: Callable[[Schedules], Awaitable[T]]) -> T:
     """``work`` done with the Schedules of the config's Temporal (``engine = "temporal"``)."""
     try:
-                from erpsync.temporal.schedules import Schedules, connect
+        from erpsync.temporal.schedules import Schedules, connect
     except ImportError:
         _fail('engine = "temporal" needs the Temporal SDK: pip install "erpsync[temporal]"')
     assert config.temporal is not None
     settings = config.temporal
+    _opts.temporal = True
 
     async def go() -> T:
         return await work(Schedules(await connect(settings), config))
@@ -308,6 +312,10 @@ def run(
         raise typer.Exit(1)
 
 
+RUN_NOW_AT_ONCE = 256
+"""Cycles ``run --once`` starts on Temporal and waits for at once."""
+
+
 def _run_on_temporal(config: Config, goods_owner: list[str] | None, flows: list[Flow] | None,
                      dry_run: bool, since: datetime | None) -> dict[str, list[RunRecord]]:
     """``run --once`` on the workers: each chosen goods owner's cycle now, awaited."""
@@ -323,7 +331,8 @@ def _run_on_temporal(config: Config, goods_owner: list[str] | None, flows: list[
             state.close()
 
     async def work(schedules: Schedules) -> dict[str, list[RunRecord]]:
-        limit = asyncio.Semaphore(config.concurrency)
+        # Only waits on Temporal here: the workers bound how many cycles run at once.
+        limit = asyncio.Semaphore(RUN_NOW_AT_ONCE)
 
         async def one(owner: GoodsOwner) -> list[RunRecord]:
             async with limit:
@@ -398,6 +407,7 @@ def worker() -> None:
         if not logging.getLogger("erpsync").isEnabledFor(logging.INFO):
             logging.getLogger("erpsync").setLevel(logging.INFO)
         state = open_state(config.state_dir, config.state_url)
+        _opts.temporal = True
         try:
             asyncio.run(run_worker(config, state, registry, asyncio.Event()))
         finally:
@@ -968,10 +978,27 @@ def new_plugin(
 def main(argv: list[str] | None = None) -> None:
     """The console entry point."""
     command: Callable[..., object] = app
-    if argv is not None:
-        command(args=argv)
-    else:
-        command()
+    try:
+        if argv is not None:
+            command(args=argv)
+        else:
+            command()
+    except SystemExit as done:
+        if _opts.temporal:
+            _leave(done.code)
+        raise
+
+
+def _leave(code: object) -> NoReturn:
+    """Exit at once, once everything is written: the Temporal SDK's runtime can abort the
+    interpreter while it finalizes after its client was used (temporalio/sdk-python#300:
+    "PyGILState_Release ... finalizing", exit -6/-11 after the work was done), which scripts
+    and systemd would take for a failure."""
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(Exception):
+            stream.flush()
+    logging.shutdown()
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -371,8 +371,7 @@ class Runner:
             async with asyncio.TaskGroup() as group:
                 self._group = group
                 self._reconcile()
-                log.info("serving %d goods owners, %d at a time", len(self._scheduled),
-                         self.config.concurrency)
+                self._serving_says()
                 self._background.append(group.create_task(self._tick()))
                 await stop.wait()
                 for scheduled in self._scheduled.values():
@@ -386,6 +385,10 @@ class Runner:
             self._group = None
             self._background = []
         log.info("stopped")
+
+    def _serving_says(self) -> None:
+        log.info("serving %d goods owners, %d at a time", len(self._scheduled),
+                 self.config.concurrency)
 
     def reload(self, config: Config) -> list[str]:
         """Serve ``config`` from now on: goods owners added start, removed (or switched off)

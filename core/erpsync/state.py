@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -70,6 +71,8 @@ __all__ = [
     "StateStore",
     "open_state",
 ]
+
+log = logging.getLogger("erpsync.state")
 
 _SEP = "\x1f"
 _SUMMARY = "\x1esummary"  # beside the histories; no goods owner id holds this character
@@ -331,8 +334,13 @@ class KeyValueState(ABC):
         finally:
             renewer.cancel()
             if not lost:
-                with self._guard("release a lock"):
-                    self._release(name, token)
+                try:
+                    with self._guard("release a lock"):
+                        self._release(name, token)
+                except StateError as error:
+                    # What the block did stands (and its own error, if any, is the one to
+                    # see): the lock expires by itself within ``ttl``.
+                    log.warning("%s; it expires by itself within %g s", error.message, ttl)
 
     # --- moving a whole store ----------------------------------------------------------------
 

@@ -86,9 +86,10 @@ class Activities:
         every = activity.info().heartbeat_timeout
         beat = every.total_seconds() / 3 if every else 10.0
         try:
-            while not work.done():
+            # A flow that ends within one beat sends none (each is a round trip, and an
+            # action on Temporal Cloud's bill); a longer one says it lives every beat.
+            while not (await asyncio.wait({work}, timeout=beat))[0]:
                 activity.heartbeat()
-                await asyncio.wait({work}, timeout=beat)
         except asyncio.CancelledError:
             # Cancelled (the worker stops, or Temporal gave up on this attempt): the flow
             # stops after its current record, as at home, and keeps its cursor safe.
@@ -96,7 +97,13 @@ class Activities:
             with contextlib.suppress(Exception):
                 await asyncio.shield(work)
             raise
-        runs = work.result()
+        try:
+            runs = work.result()
+        except Exception as error:  # retried by Temporal unless a person must act
+            log.error("%s %s: %s (attempt %d)", owner.id, step.flow,
+                      getattr(error, "message", None) or f"{type(error).__name__}: {error}",
+                      activity.info().attempt)
+            raise
         if not runs:
             return None
         run = runs[0]

@@ -44,10 +44,13 @@ async def run_worker(config: Config, state: StateStore, registry: PluginRegistry
         activities=[activities.flow, activities.hold, activities.release],
         max_concurrent_activities=config.concurrency,
         # Long enough for a flow to finish its current record after the stop.
-        graceful_shutdown_timeout=timedelta(seconds=settings.heartbeat_seconds))
+        graceful_shutdown_timeout=timedelta(seconds=settings.heartbeat_seconds),
+        # A cycle whose worker died goes on elsewhere this soon (not after the default 10 s).
+        sticky_queue_schedule_to_start_timeout=timedelta(
+            seconds=min(10.0, settings.heartbeat_seconds)))
     try:
         async with worker:
-            log.info("worker on task queue %s of %s (namespace %s), %d goods owners at once",
+            log.info("worker on task queue %s of %s (namespace %s), %d flows at once",
                      settings.task_queue, settings.address, settings.namespace,
                      config.concurrency)
             await stop.wait()

@@ -111,7 +111,7 @@ class Cycle:
                         start_to_close_timeout=timedelta(minutes=1), retry_policy=RETRY)
                 return result
             if run is None:  # the activity found the goods owner paused or held
-                result.skipped = "paused or needs re-authorisation"
+                result.skipped = "skipped: paused, or needs re-authorisation"
                 return result
             result.runs.append(run)
             if run["outcome"] == "stopped":
