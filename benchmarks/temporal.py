@@ -916,7 +916,7 @@ Everything (simulators, PostgreSQL, Temporal, the workers) shares this machine's
       f"and released, its pause and status read, both plugins' clients built and closed, per "
       f"flow instead of per cycle; then the SDK's work for {events('WORKFLOW_TASK_COMPLETED')} "
       f"workflow tasks (the workflow runs in Temporal's sandbox, which imports its module "
-      f"anew for every cycle) and {flows} activity tasks with their heartbeats.")
+      f"anew for every cycle) and {flows} activity tasks.")
     w(f"- **The state database**: the embedded runner's steady cycle cost "
       f"{_ms(disk_s.erpsync_cpu, n)} ms with the disk store and {_ms(pg_s.erpsync_cpu, n)} ms "
       f"with PostgreSQL, plus {_ms(pg_s.postgres_cpu, n)} ms of PostgreSQL's own; on Temporal "
@@ -933,7 +933,8 @@ Everything (simulators, PostgreSQL, Temporal, the workers) shares this machine's
       "its event loop's time waiting in psycopg for PostgreSQL (PgState's calls are "
       "synchronous and hold the loop), about a tenth running the workflow in Temporal's "
       "sandbox (which imports the workflow module anew for each cycle), several per cent in "
-      "the SDK's calls into its core (a heartbeat, a completion per activity); and 7.5 new TCP "
+      "the SDK's calls into its core (a completion per activity; a heartbeat in the "
+      "profile, taken before flows shorter than a beat stopped sending one); and 7.5 new TCP "
       "connections to the vendors per cycle, since every flow builds its plugins' clients "
       "anew (with real vendors, a TLS handshake each). The rest is the flows themselves.")
     walls = ", ".join(f"{p.workers}: {p.per_minute:,.0f}" for p in temporal if p.cycle == "steady")
