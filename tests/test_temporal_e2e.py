@@ -18,9 +18,9 @@ organisation and Ongoing user (tests/temporal_world.py, on the benchmarks' ``Ven
 4. A paused goods owner never runs, however often its Schedule would fire and however often
    ``run --once`` is asked.
 
-Budget: about a minute on one xdist worker, most of it the 50-owner run and, in 2., the ten
-seconds Temporal waits before it hands a dead worker's workflow tasks to the other
-(``sticky_queue_schedule_to_start_timeout``).
+Budget: about a minute on one xdist worker, most of it the 50-owner run and, in 2., the
+seconds Temporal waits before it hands a dead worker's workflow tasks to the other (the
+worker's ``sticky_queue_schedule_to_start_timeout``: the heartbeat timeout, at most 10 s).
 """
 
 from __future__ import annotations
