@@ -291,7 +291,9 @@ async def test_a_stopped_worker_finishes_its_current_record_and_the_next_cycle_g
         [sys.executable, "-m", "erpsync.cli", "--config", str(world.served.config), "run",
          "--once", "-g", "acme"], env={**os.environ, "COLUMNS": "250"}, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    worker.wait_for(lambda: "articles ok" in worker.log(), "the first flow", 60)
+    # SIGTERM once the orders flow has had its first answer from Netvisor: mid-flow.
+    worker.wait_for(lambda: any("salesinvoicelist" in r.resource
+                                for r in world.served.erp.requests), "the orders flow", 60)
     worker.proc.send_signal(signal.SIGTERM)
     assert worker.proc.wait(timeout=30) == 0, worker.log()
     log = worker.log()
@@ -300,8 +302,9 @@ async def test_a_stopped_worker_finishes_its_current_record_and_the_next_cycle_g
 
     world.served.erp.latency = 0.0
     world.worker()  # another worker takes the rest of that cycle, or the next one
-    shown, _ = running.communicate(timeout=120)
-    assert running.returncode == 1 and "stopped" in shown, "the cycle it was in says so"
+    shown, said = running.communicate(timeout=120)
+    assert running.returncode == 1 and "stopped" in shown, (
+        f"the cycle it was in says so:\n{shown}\n{said}\nthe worker said:\n{log}")
     again = world.cli("run", "--once", "-g", "acme")
     assert again.returncode == 0, again.stdout + again.stderr
     state = world.state()

@@ -301,7 +301,7 @@ def run(
         state = open_state(config.state_dir, config.state_url)
         try:
             runner = Runner(config, state, registry)
-            options = runner._options(
+            options = runner.options(
                 dry_run=dry_run, since=since.replace(tzinfo=since.tzinfo or UTC) if since else None
             )
             results = asyncio.run(runner.run_once(goods_owner, flows, options))

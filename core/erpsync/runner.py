@@ -229,7 +229,8 @@ class Runner:
         """Tasks of :meth:`serve` that run until it stops (cancelled then)."""
         self._stop = asyncio.Event()
 
-    def _options(self, **overrides: object) -> FlowOptions:
+    def options(self, **overrides: object) -> FlowOptions:
+        """The flows' options of this config (its overlap), with ``overrides``."""
         base = {"overlap": timedelta(seconds=self.config.overlap_seconds)}
         return FlowOptions(**{**base, **overrides})  # type: ignore[arg-type]
 
@@ -243,7 +244,7 @@ class Runner:
     ) -> list[RunRecord]:
         """One cycle of one goods owner: its switched-on flows in order. A scheduled cycle
         skips a paused goods owner and one that needs re-authorisation."""
-        options = options or self._options()
+        options = options or self.options()
         with logs.context(goods_owner=owner.id):
             if scheduled:
                 pause = self.state.get_pause(owner.id)
@@ -450,7 +451,7 @@ class Runner:
 
     async def _loop(self, owner_id: str, scheduled: _Scheduled) -> None:
         # The service's stop reaches the flows directly, not one scheduler step later.
-        options = self._options(stop=AnyOf(self._stop, scheduled.stop))
+        options = self.options(stop=AnyOf(self._stop, scheduled.stop))
         while not scheduled.stop.is_set():
             delay = (self.next_run[owner_id] - _now()).total_seconds()
             if delay > 0:

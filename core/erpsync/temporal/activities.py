@@ -78,7 +78,7 @@ class Activities:
         is paused or needs re-authorisation (a scheduled cycle skips it)."""
         owner = self.fresh_config().owner(step.goods_owner)
         cancelled = asyncio.Event()
-        options = self.runner._options(
+        options = self.runner.options(
             stop=AnyOf(self.stopping, cancelled), dry_run=step.dry_run,
             since=datetime.fromisoformat(step.since) if step.since else None)
         work = asyncio.ensure_future(self.runner.run_owner(

@@ -43,8 +43,9 @@ async def run_worker(config: Config, state: StateStore, registry: PluginRegistry
         client, task_queue=settings.task_queue, workflows=[Cycle],
         activities=[activities.flow, activities.hold, activities.release],
         max_concurrent_activities=config.concurrency,
-        # Long enough for a flow to finish its current record after the stop.
-        graceful_shutdown_timeout=timedelta(seconds=settings.heartbeat_seconds),
+        # Long enough for a flow to finish its current record after the stop (a busy vendor
+        # may take a while); past it the flow is cancelled and runs again elsewhere.
+        graceful_shutdown_timeout=timedelta(seconds=max(30.0, settings.heartbeat_seconds)),
         # A cycle whose worker died goes on elsewhere this soon (not after the default 10 s).
         sticky_queue_schedule_to_start_timeout=timedelta(
             seconds=min(10.0, settings.heartbeat_seconds)))
