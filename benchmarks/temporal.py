@@ -718,7 +718,7 @@ def _workers(p: Phase) -> str:
 def report(results: Results) -> str:
     from erpsync.temporal.schedules import AT_ONCE, TemporalScheduler
 
-    refresh_seconds = TemporalScheduler.refresh_seconds
+    refresh_seconds = 3 * TemporalScheduler.probe_interval  # TemporalScheduler.refresh_seconds
     sizes, phases = results.sizes, results.phases
     n = sizes.owners
     flows = len(results.flows)

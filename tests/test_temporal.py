@@ -10,6 +10,7 @@ runs are in tests/test_temporal_e2e.py.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -326,3 +327,34 @@ def test_commands_on_temporal_exit_cleanly(world: World) -> None:
     assert world.cli("schedules", "sync").returncode == 0
     codes = [world.cli("status").returncode for _ in range(8)]
     assert codes == [0] * 8
+
+
+async def test_readiness_says_when_temporal_is_out_of_reach(
+    tmp_path: Path, pg_database_url: str
+) -> None:
+    """`erpsync serve` on a Temporal of the test's own, which then stops: /readyz turns 503
+    and names it (the status page and /healthz stay up: the process is fine)."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from .temporal import find_temporal
+
+    binary = find_temporal()
+    assert binary is not None
+    own = await WorkflowEnvironment.start_local(dev_server_existing_path=binary, ui=False,
+                                                dev_server_log_level="error")
+    address = own.client.service_client.config.target_host
+    with served_erpsync(tmp_path, interval_minutes=60) as served:
+        world = World(served, pg_database_url, temporal_toml(address, jitter_seconds=0))
+        world.write(["acme"])
+        assert world.cli("state", "migrate").returncode == 0
+        served.start()
+        try:
+            served.wait_for(lambda: served.get("/readyz").status_code == 200, 30)
+        finally:
+            await own.shutdown()
+        answer = served.wait_for(
+            lambda: (r := served.get("/readyz")).status_code == 503 and r, 30)
+        said = answer.json()
+        assert f"Temporal at {address}" in json.dumps(said), said
+        assert served.get("/healthz").status_code == 200
+        assert served.get("/").status_code == 200

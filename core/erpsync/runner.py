@@ -440,6 +440,12 @@ class Runner:
                     minutes=owner.interval_minutes)
                 scheduled.poke.set()
 
+    def schedule_problem(self) -> str | None:
+        """Why the schedule itself cannot be relied on now, beyond the state store (None: the
+        embedded schedule is this process; the Temporal one says when Temporal is out of
+        reach)."""
+        return None
+
     def scheduled(self) -> dict[str, bool]:
         """Each goods owner the schedule serves, and whether its loop is alive."""
         return {i: s.task is not None and not s.task.done() for i, s in self._scheduled.items()}

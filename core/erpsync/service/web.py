@@ -184,9 +184,11 @@ def _readiness(service: Service) -> dict[str, tuple[bool, str]]:
     alive = runner.scheduled()
     wanted = [o.id for o in runner.config.goods_owners if o.enabled]
     missing = [i for i in wanted if not alive.get(i)]
-    checks["schedule"] = ((not missing and runner.serving),
+    problem = runner.schedule_problem()
+    checks["schedule"] = ((not missing and runner.serving and problem is None),
                           f"{len(wanted) - len(missing)} of {len(wanted)} goods owner(s) "
-                          "scheduled" + (f"; not: {', '.join(missing[:10])}" if missing else ""))
+                          "scheduled" + (f"; not: {', '.join(missing[:10])}" if missing else "")
+                          + (f"; {problem}" if problem else ""))
     return checks
 
 

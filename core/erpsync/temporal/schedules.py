@@ -323,8 +323,11 @@ class TemporalScheduler(Runner):
     /healthz, /readyz and /metrics read it as they read the embedded schedule.
     """
 
-    refresh_seconds: float = 15.0
-    """How often the Schedules are described again for the page (next and running cycles)."""
+    @property
+    def refresh_seconds(self) -> float:
+        """The least pause between two looks at every Schedule (next and running cycles, and
+        whether Temporal answers): three state store probes' worth, 15 s by default."""
+        return 3 * self.probe_interval
 
     def __init__(self, config: Config, state: StateStore, registry: PluginRegistry,
                  client: Client) -> None:
@@ -387,6 +390,9 @@ class TemporalScheduler(Runner):
         log.info("keeping the Schedules of %d goods owners on Temporal at %s (namespace %s); "
                  "`erpsync worker` runs their cycles", len(self.config.goods_owners),
                  self.schedules.settings.address, self.schedules.settings.namespace)
+
+    def schedule_problem(self) -> str | None:
+        return self.unreachable
 
     def scheduled(self) -> dict[str, bool]:
         return {i: v is not None and self.unreachable is None for i, v in self.views.items()}
