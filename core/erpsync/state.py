@@ -390,11 +390,17 @@ class KeyValueState(ABC):
             raise StateError(f"state entry {part}/{key!r} is corrupted: {error}") from error
 
     def _probe(self, where: str) -> None:
-        """A durable write that reads back (:meth:`check`)."""
+        """A durable write that reads back (:meth:`check`). Each probe writes an entry of its
+        own: probes made at once (the service's scheduler and a /readyz request, two
+        processes) would otherwise read each other's value back."""
         probe = uuid.uuid4().hex
-        self._set("status", _PROBE, probe)
-        if self._get("status", _PROBE) != probe:
-            raise StateError(f"{where}: a write did not read back")
+        key = _PROBE + _SEP + probe
+        self._set("status", key, probe)
+        try:
+            if self._get("status", key) != probe:
+                raise StateError(f"{where}: a write did not read back")
+        finally:
+            self._set("status", key, None)
 
     # --- cursors ---------------------------------------------------------------------------
 
