@@ -36,7 +36,6 @@ if os.environ.get("CI") != "true":  # under CI the test extra has it: a missing 
                         '"erpsync[temporal]"')
 
 from temporalio.client import (
-    Client,
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleHandle,
@@ -45,7 +44,7 @@ from temporalio.client import (
     ScheduleState,
 )
 
-from erpsync.temporal.schedules import DISABLED, REAUTHORISATION, Schedules
+from erpsync.temporal.schedules import DISABLED, REAUTHORISATION, Schedules, connect
 
 
 @dataclass
@@ -98,7 +97,7 @@ def world(tmp_path: Path, temporal_address: str, pg_database_url: str) -> Iterat
 async def _schedules(world: World) -> Schedules:
     config = load_config(world.served.config, discover())
     assert config.temporal is not None
-    return Schedules(await Client.connect(config.temporal.address), config)
+    return Schedules(await connect(config.temporal), config)
 
 
 def test_the_embedded_default_imports_neither_temporal_nor_postgres(tmp_path: Path) -> None:

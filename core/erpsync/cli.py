@@ -119,12 +119,15 @@ def _load() -> tuple[PluginRegistry, Config]:
     return registry, load_config(_opts.config, registry)
 
 
+_NEEDS_TEMPORAL = 'engine = "temporal" needs the Temporal SDK: pip install "erpsync[temporal]"'
+
+
 def _on_temporal(config: Config, work: Callable[[Schedules], Awaitable[T]]) -> T:
     """``work`` done with the Schedules of the config's Temporal (``engine = "temporal"``)."""
     try:
         from erpsync.temporal.schedules import Schedules, connect
     except ImportError:
-        _fail('engine = "temporal" needs the Temporal SDK: pip install "erpsync[temporal]"')
+        _fail(_NEEDS_TEMPORAL)
     assert config.temporal is not None
     settings = config.temporal
     _opts.temporal = True
@@ -403,7 +406,7 @@ def worker() -> None:
         try:
             from erpsync.temporal.worker import run_worker
         except ImportError:
-            _fail('engine = "temporal" needs the Temporal SDK: pip install "erpsync[temporal]"')
+            _fail(_NEEDS_TEMPORAL)
         if not logging.getLogger("erpsync").isEnabledFor(logging.INFO):
             logging.getLogger("erpsync").setLevel(logging.INFO)
         state = open_state(config.state_dir, config.state_url)

@@ -338,7 +338,6 @@ class TemporalScheduler(Runner):
         """Why Temporal could not be asked, when the last attempt failed."""
         self._syncing = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
-        self._synced = asyncio.Event()
 
     def _reconcile(self) -> None:
         assert self._group is not None
@@ -353,15 +352,13 @@ class TemporalScheduler(Runner):
             try:
                 changes = await self.schedules.sync()
             except RPCError as error:
-                self.unreachable = f"Temporal at {self.schedules.settings.address}: {error}"
                 log.error("the schedules could not be synced: %s (they are tried again at the "
-                          "next reload or restart)", self.unreachable)
+                          "next reload or restart)", self._unreachable(error))
                 return
             for change in changes:
                 log.info("%s", change)
             log.info("schedules synced with the config: %d goods owners, %d change(s)",
                      len(self.config.goods_owners), len(changes))
-            self._synced.set()
         await self.refresh()
 
     async def refresh(self) -> None:
@@ -369,22 +366,28 @@ class TemporalScheduler(Runner):
         try:
             views = await self.schedules.views([o.id for o in self.config.goods_owners])
         except RPCError as error:
-            self.unreachable = f"Temporal at {self.schedules.settings.address}: {error}"
-            log.warning("the schedules could not be read: %s", self.unreachable)
+            log.warning("the schedules could not be read: %s", self._unreachable(error))
             return
         self.unreachable = None
         self.views = views
         self.next_run = {i: v.next_run for i, v in views.items()
                          if v is not None and v.next_run is not None and not v.paused}
 
+    def _unreachable(self, error: RPCError) -> str:
+        self.unreachable = f"Temporal at {self.schedules.settings.address}: {error}"
+        return self.unreachable
+
     async def _watch(self) -> None:
-        """Describe the Schedules again and again; with many goods owners a pass takes a
-        while (~4 ms a Schedule, docs/scaling.md), and the pause after it is at least three
-        times as long, so that the page costs Temporal a quarter of the time at most."""
+        """Describe the Schedules again and again (each sync, at start and reload, already
+        ends with a look); with many goods owners a pass takes a while (~4 ms a Schedule,
+        docs/scaling.md), and the pause before the next is at least three times as long, so
+        that the page costs Temporal a quarter of the time at most."""
+        took = 0.0
         while True:
+            await asyncio.sleep(max(self.refresh_seconds, 3 * took))
             began = time.monotonic()
             await self.refresh()
-            await asyncio.sleep(max(self.refresh_seconds, 3 * (time.monotonic() - began)))
+            took = time.monotonic() - began
 
     def _serving_says(self) -> None:
         log.info("keeping the Schedules of %d goods owners on Temporal at %s (namespace %s); "
